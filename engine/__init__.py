@@ -1,0 +1,1 @@
+"""hearth's engine: chat backends, sessions, history, config. Never imports Textual."""

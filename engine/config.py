@@ -1,0 +1,216 @@
+"""Launch config: a TOML file validated into frozen, typed settings.
+
+Every field is documented where it is declared; ``config.example.toml`` repeats each key with its
+default. Unknown keys are errors that name the nearest valid key (difflib), syntax errors name the
+line (from ``tomllib``'s message). Command-line flags override the file through
+:func:`with_overrides`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+from engine.errors import ConfigError
+from engine.paths import config_path
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """``[model]``: which GGUF to load and how llama.cpp runs it."""
+
+    path: str = ""
+    """Path of the GGUF file. Empty: the largest ``*.gguf`` in hearth's models directory."""
+
+    n_ctx: int = 4096
+    """Context window in tokens (prompt + reply). llama.cpp allocates the KV cache for all of it."""
+
+    n_threads: int = 0
+    """Threads for token generation; 0 means the machine's physical cores."""
+
+    n_batch: int = 512
+    """Prompt-processing batch size in tokens."""
+
+    seed: int = 0xFFFFFFFF
+    """Sampling seed; 4294967295 (llama.cpp's LLAMA_DEFAULT_SEED) picks a random seed."""
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """``[chat]``: sampling and the conversation defaults."""
+
+    system_prompt: str = "You are a helpful assistant running offline on a small machine. Be concise."
+    """System prompt sent first in every chat; never dropped when the context fills up."""
+
+    temperature: float = 0.7
+    """Sampling temperature; 0 is greedy (deterministic)."""
+
+    top_p: float = 0.95
+    """Nucleus sampling: keep the smallest set of tokens whose probability sums to top_p."""
+
+    max_tokens: int = 1024
+    """Most tokens one reply may have; also the room kept free in the context window for it."""
+
+
+@dataclass(frozen=True)
+class UISettings:
+    """``[ui]``: how the terminal UI looks and how hard it works."""
+
+    theme: str = "hearth-dark"
+    """Theme name: hearth-dark, hearth-light, or any built-in Textual theme."""
+
+    max_fps: int = 15
+    """Most redraws per second of a streaming reply; low keeps SSH links and small CPUs free."""
+
+    cursor_blink: bool = False
+    """Blink the prompt's cursor. Off by default: a blinking cursor redraws twice a second."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All launch settings. Frozen: runtime state (the chosen chat, the model in use) lives elsewhere."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    ui: UISettings = field(default_factory=UISettings)
+
+
+_SECTION_TYPES = {"model": ModelSettings, "chat": ChatSettings, "ui": UISettings}
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the config file.
+
+    Args:
+        path: the TOML file; defaults to :func:`engine.paths.config_path`. A missing file at the
+            default location gives the defaults; a missing file named explicitly (or through
+            ``HEARTH_CONFIG``) is an error.
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax error (message names the line), unknown
+            section or key (message names the nearest valid one), or a value of the wrong type
+            or out of range.
+    """
+    explicit = path is not None or bool(os.environ.get("HEARTH_CONFIG"))
+    path = path or config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist")
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return settings_from_dict(raw, source=str(path))
+
+
+def settings_from_dict(raw: dict[str, Any], source: str = "config") -> Settings:
+    """Validate a parsed TOML table into :class:`Settings`.
+
+    Raises:
+        ConfigError: unknown section or key, wrong type, or value out of range.
+    """
+    sections: dict[str, Any] = {}
+    for name, table in raw.items():
+        if name not in _SECTION_TYPES:
+            raise ConfigError(f"{source}: unknown section [{name}]{_nearest(name, _SECTION_TYPES)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        sections[name] = _build_section(name, _SECTION_TYPES[name], table, source)
+    return Settings(**sections)
+
+
+def with_overrides(settings: Settings, **overrides: Any) -> Settings:
+    """Return settings with command-line flags applied; ``None`` values are ignored.
+
+    Keys are ``"section.key"`` written as ``section__key`` (``model__path="x.gguf"``).
+
+    Raises:
+        ConfigError: an override fails the same validation as the file.
+    """
+    result = settings
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, key = dotted.split("__", 1)
+        current = getattr(result, section)
+        table = dataclasses.asdict(current) | {key: value}
+        new_section = _build_section(section, type(current), table, "command line")
+        result = dataclasses.replace(result, **{section: new_section})
+    return result
+
+
+def _build_section(name: str, cls: type, table: dict[str, Any], source: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {name}.{key}{_nearest(key, fields)}")
+        expected = fields[key].type
+        values[key] = _check_type(f"{name}.{key}", value, expected, source)
+    section = cls(**values)
+    _check_ranges(name, section, source)
+    return section
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _check_type(key: str, value: Any, expected: str, source: str) -> Any:
+    want = _TYPES[expected]
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if want is int and isinstance(value, bool) or not isinstance(value, want):
+        raise ConfigError(f"{source}: {key} must be {expected}, got {value!r}")
+    return value
+
+
+def _check_ranges(name: str, section: Any, source: str) -> None:
+    rules: dict[str, tuple[float, float]] = {
+        "n_ctx": (64, 1 << 20),
+        "n_threads": (0, 1024),
+        "n_batch": (1, 1 << 16),
+        "temperature": (0.0, 5.0),
+        "top_p": (0.0, 1.0),
+        "max_tokens": (1, 1 << 20),
+        "max_fps": (1, 120),
+        "seed": (0, 0xFFFFFFFF),
+    }
+    for key, (low, high) in rules.items():
+        if hasattr(section, key):
+            value = getattr(section, key)
+            if not low <= value <= high:
+                raise ConfigError(f"{source}: {name}.{key} = {value} is outside {low:g}..{high:g}")
+
+
+def _nearest(word: str, candidates: Any) -> str:
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def default_toml() -> str:
+    """The default settings as a TOML document (what ``hearth config init`` writes).
+
+    Values are written with ``json.dumps``: for str, int, float and bool its output is also a
+    valid TOML value.
+    """
+    import json
+
+    lines = ["# hearth config: every key is documented in config.example.toml", ""]
+    for name, section in dataclasses.asdict(Settings()).items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in section.items())
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""Domain errors. Each carries a short user-facing title and a one-line message, so the CLI
+prints one clear line and the TUI shows one notification; no traceback reaches a user."""
+
+from __future__ import annotations
+
+
+class HearthError(Exception):
+    """Base of every error hearth shows to a user.
+
+    Attributes:
+        title: a few words naming what failed ("Config error").
+        message: one line saying what is wrong and, where possible, what to do.
+    """
+
+    title = "Error"
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+    def one_line(self) -> str:
+        """``"<title>: <message>"`` on a single line."""
+        return f"{self.title}: {self.message}".replace("\n", " ")
+
+
+class ConfigError(HearthError):
+    """The config file cannot be read, has a syntax error, an unknown key or a bad value."""
+
+    title = "Config error"
+
+
+class ModelLoadError(HearthError):
+    """A model file is missing, is not GGUF, is truncated or llama.cpp refused it."""
+
+    title = "Model error"
+
+
+class ContextOverflowError(HearthError):
+    """A single message is too long for the context window even with all history dropped."""
+
+    title = "Message too long"
+
+
+class BackendError(HearthError):
+    """Generation failed inside a backend (engine error, server error)."""
+
+    title = "Backend error"

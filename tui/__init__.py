@@ -1,0 +1,1 @@
+"""hearth's Textual terminal UI."""

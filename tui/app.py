@@ -1,0 +1,81 @@
+"""The Textual app: owns the launch settings, the backend, the history store and the session.
+
+Screens and widgets live in their own modules; this file wires them together and offers the
+actions in the command palette.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from engine.config import Settings
+from engine.history import HistoryStore
+from engine.llama_backend import LlamaBackend
+from engine.session import ChatSession
+from themes import BUILTIN_THEMES
+from tui.screens.chat import ChatScreen
+
+LOG = logging.getLogger("hearth.tui")
+
+NO_MODEL_HINT = (
+    "No model yet. Start hearth with --model PATH/TO/MODEL.gguf, set model.path in the config, "
+    "or put a .gguf file in {models_dir}."
+)
+
+
+class HearthApp(App):
+    """hearth's chat UI.
+
+    Args:
+        settings: frozen launch settings (config file + flags).
+        backend: the chat backend, or ``None`` when no model was found (the UI says so).
+        store: the history store.
+        models_dir: shown in the no-model hint.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "hearth"
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: LlamaBackend | None,
+        store: HistoryStore,
+        models_dir: str = "",
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.backend = backend
+        self.store = store
+        self.session = ChatSession(
+            backend, store, settings.chat.system_prompt,  # type: ignore[arg-type]
+            model_name=backend.describe().name if backend else "",
+        )
+        self.no_model_hint = NO_MODEL_HINT.format(models_dir=models_dir or "hearth's models directory")
+        for theme in BUILTIN_THEMES:
+            self.register_theme(theme)
+        self.theme = settings.ui.theme
+
+    def on_mount(self) -> None:
+        self.push_screen(ChatScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, ChatScreen):
+            yield SystemCommand("New chat", "Start a new conversation", screen.action_new_chat)
+            yield SystemCommand("Chats", "Open, rename or delete past chats", screen.action_show_chats)
+            yield SystemCommand("Copy reply", "Copy the last reply (OSC 52)", screen.action_copy_reply)
+            yield SystemCommand("Stop reply", "Stop the reply that is streaming", screen.action_stop)
+
+    def log_exception(self, error: BaseException) -> None:
+        """Write an unexpected error with its traceback to hearth's log file."""
+        LOG.error("unexpected error", exc_info=error)
+
+    def on_unmount(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+        self.store.close()

@@ -1,0 +1,61 @@
+"""``hearth ask``: stream one answer as plain text to stdout, then exit.
+
+Piped stdin is added to the question as context. No colour and no spinner are ever written to
+stdout, so the output pipes cleanly; errors are one line on stderr (printed by the CLI).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from engine.backend import GenerationParams, TokenEvent
+from engine.config import Settings
+from engine.errors import ModelLoadError
+from engine.session import ChatSession, ContextTrimmed
+
+MAX_CONTEXT_CHARS = 200_000
+"""Most characters of piped stdin read (about 50k tokens; the context window trims the rest)."""
+
+
+def build_prompt(question: str, context: str) -> str:
+    """The user message: the question, then the piped input in a fenced block."""
+    if not context.strip():
+        return question
+    return f"{question}\n\nInput:\n```\n{context.rstrip()}\n```"
+
+
+def run_ask(settings: Settings, question: str, backend) -> int:
+    """Answer ``question`` on stdout. Returns the exit code.
+
+    Raises:
+        HearthError: no model, a model that does not load, a prompt too long for the context.
+    """
+    if backend is None:
+        raise ModelLoadError("no model: pass --model PATH or set model.path in the config")
+    context = ""
+    if not sys.stdin.isatty():
+        context = sys.stdin.read(MAX_CONTEXT_CHARS)
+    session = ChatSession(backend, store=None, system_prompt=settings.chat.system_prompt)
+    params = GenerationParams(
+        temperature=settings.chat.temperature, top_p=settings.chat.top_p,
+        max_tokens=settings.chat.max_tokens,
+    )
+    out = sys.stdout
+    ended_with_newline = True
+    try:
+        for event in session.send(build_prompt(question, context), params, threading.Event()):
+            if isinstance(event, TokenEvent) and event.text:
+                out.write(event.text)
+                out.flush()
+                ended_with_newline = event.text.endswith("\n")
+            elif isinstance(event, ContextTrimmed):
+                print("hearth: the input was too long; the oldest part was left out", file=sys.stderr)
+        if not ended_with_newline:
+            out.write("\n")
+        out.flush()
+    except BrokenPipeError:  # e.g. `hearth ask ... | head -1`
+        return 0
+    finally:
+        backend.close()
+    return 0

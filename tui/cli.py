@@ -1,0 +1,150 @@
+"""``hearth``: the chat TUI; ``hearth ask``: one answer on stdout; ``hearth config``: the config.
+
+Errors print one line on stderr and exit non-zero; no traceback reaches a user (the log file at
+``engine.paths.log_file()`` keeps the details).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from engine import paths
+from engine.config import Settings, load_settings, with_overrides
+from engine.errors import ConfigError, HearthError, ModelLoadError
+from engine.logs import configure_logging
+
+LOG = logging.getLogger("hearth.cli")
+
+
+def _common_flags() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    s = argparse.SUPPRESS  # so a subcommand does not overwrite a flag given before it
+    parent.add_argument("--model", metavar="PATH", default=s, help="GGUF model file to run")
+    parent.add_argument("--n-ctx", type=int, metavar="TOKENS", default=s, help="context window")
+    parent.add_argument("--threads", type=int, metavar="N", default=s, help="generation threads")
+    parent.add_argument("--temperature", type=float, default=s, help="sampling temperature (0: greedy)")
+    parent.add_argument("--top-p", type=float, default=s, help="nucleus sampling threshold")
+    parent.add_argument("--max-tokens", type=int, metavar="TOKENS", default=s, help="longest reply")
+    parent.add_argument("--system", metavar="TEXT", default=s, help="system prompt")
+    parent.add_argument("--seed", type=int, default=s, help="sampling seed")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_flags()
+    parser = argparse.ArgumentParser(
+        prog="hearth", parents=[common],
+        description="A private, offline chat assistant for small machines.",
+    )
+    parser.add_argument("--theme", default=argparse.SUPPRESS, help="hearth-dark, hearth-light, ...")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ask = commands.add_parser(
+        "ask", parents=[common], help="answer one question on stdout (piped stdin is context)"
+    )
+    ask.add_argument("question", nargs="+", help="the question")
+    config = commands.add_parser("config", help="show, check or create the config file")
+    config.add_argument("action", choices=["path", "check", "init"])
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Config file, then flags on top.
+
+    Raises:
+        ConfigError: a bad file or flag value.
+    """
+    get = lambda name: getattr(args, name, None)  # noqa: E731
+    return with_overrides(
+        load_settings(),
+        model__path=str(Path(get("model")).expanduser().resolve()) if get("model") else None,
+        model__n_ctx=get("n_ctx"),
+        model__n_threads=get("threads"),
+        model__seed=get("seed"),
+        chat__temperature=get("temperature"),
+        chat__top_p=get("top_p"),
+        chat__max_tokens=get("max_tokens"),
+        chat__system_prompt=get("system"),
+        ui__theme=get("theme"),
+    )
+
+
+def make_backend(settings: Settings):
+    """The llama.cpp backend for the resolved model, or ``None`` when there is no model."""
+    from engine.llama_backend import LlamaBackend
+    from engine.models import resolve_model_path
+
+    path = resolve_model_path(settings, paths.models_dir())
+    if path is None:
+        return None
+    m = settings.model
+    return LlamaBackend(path, n_ctx=m.n_ctx, n_threads=m.n_threads, n_batch=m.n_batch, seed=m.seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        configure_logging(paths.log_file())
+    except OSError as exc:
+        print(f"hearth: cannot open the log file: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.command == "config":
+            return run_config(args.action)
+        settings = settings_from_args(args)
+        if args.command == "ask":
+            from tui.ask import run_ask
+
+            return run_ask(settings, " ".join(args.question), make_backend(settings))
+        return run_tui(settings)
+    except HearthError as error:
+        print(f"hearth: {error.one_line()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_tui(settings: Settings) -> int:
+    from textual.theme import BUILTIN_THEMES as TEXTUAL_THEMES
+
+    from engine.history import HistoryStore
+    from themes import BUILTIN_THEMES
+    from tui.app import HearthApp
+
+    names = sorted({t.name for t in BUILTIN_THEMES} | set(TEXTUAL_THEMES))
+    if settings.ui.theme not in names:
+        raise ConfigError(f"unknown theme {settings.ui.theme!r}; choose one of: {', '.join(names)}")
+    backend = make_backend(settings)
+    if backend is not None and settings.model.path:
+        from engine.gguf_info import check_gguf_file
+
+        check_gguf_file(backend.model_path)  # a missing or non-GGUF file: one line, no TUI
+    app = HearthApp(settings, backend, HistoryStore(paths.history_db_path()), str(paths.models_dir()))
+    app.run()
+    return int(app.return_code or 0)
+
+
+def run_config(action: str) -> int:
+    path = paths.config_path()
+    if action == "path":
+        print(path)
+    elif action == "check":
+        load_settings()
+        print(f"{path}: ok" if path.exists() else f"{path}: not present, using defaults")
+    else:
+        from engine.config import default_toml
+
+        if path.exists():
+            raise ConfigError(f"{path} already exists; not overwriting it")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(path, "x", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
+            handle.write(default_toml())
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

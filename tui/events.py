@@ -1,0 +1,44 @@
+"""Messages that worker threads post to the chat screen (past-tense events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from engine.backend import ModelInfo, TokenEvent
+from engine.errors import HearthError
+
+
+@dataclass
+class ModelLoaded(Message):
+    info: ModelInfo
+
+
+@dataclass
+class ModelLoadFailed(Message):
+    error: HearthError
+
+
+@dataclass
+class ReplyChunkArrived(Message):
+    """A batch of reply text (all tokens since the previous batch)."""
+
+    text: str
+
+
+@dataclass
+class ContextTrimmed(Message):
+    dropped_messages: int
+
+
+@dataclass
+class ReplyFinished(Message):
+    """The reply ended: ``status`` is done, stopped or error; ``stats`` is the last token event."""
+
+    text: str
+    status: str
+    stats: TokenEvent | None
+    error: HearthError | None = None
+    prompt: str = ""
+    """The prompt, handed back when nothing was sent (so it can return to the input)."""

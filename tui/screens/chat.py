@@ -1,0 +1,243 @@
+"""The chat screen: the conversation, the prompt, the status bar, the footer."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from engine.backend import GenerationParams, TokenEvent
+from engine.errors import BackendError, ContextOverflowError, HearthError
+from engine import session as session_events
+from tui import events
+from tui.widgets.messages import CodeBlock, ReplyView, UserMessage
+from tui.widgets.prompt_input import PromptInput
+from tui.widgets.status_bar import StatusBar
+
+
+class ChatScreen(Screen):
+    """One conversation at a time; replies stream from a thread worker in batches."""
+
+    BINDINGS = [
+        Binding("escape", "stop", "Stop", show=True),
+        Binding("ctrl+n", "new_chat", "New"),
+        Binding("ctrl+o", "show_chats", "Chats"),
+        Binding("ctrl+y", "copy_reply", "Copy"),
+    ]
+
+    DEFAULT_CSS = """
+    ChatScreen { layout: vertical; }
+    #conversation { height: 1fr; padding: 0 1; scrollbar-size-vertical: 1; }
+    #prompt { margin: 0 1; border-top: solid $primary 50%; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancel = threading.Event()
+        self._reply: ReplyView | None = None
+
+    @property
+    def streaming(self) -> bool:
+        return self._reply is not None
+
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(id="conversation")
+        yield PromptInput(id="prompt", cursor_blink=self.app.settings.ui.cursor_blink)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#conversation").anchor()
+        self.query_one(PromptInput).focus()
+        backend = self.app.backend
+        status = self.query_one(StatusBar)
+        if backend is None:
+            status.set_state("no model")
+            self.notify(self.app.no_model_hint, title="No model", severity="warning", timeout=10)
+            return
+        status.set_model(backend.describe(), "loading…")
+        self.load_model()
+
+    # -- model loading ------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load_model(self) -> None:
+        try:
+            info = self.app.backend.load()
+        except HearthError as error:
+            self.post_message(events.ModelLoadFailed(error))
+        else:
+            self.post_message(events.ModelLoaded(info))
+
+    def on_model_loaded(self, message: events.ModelLoaded) -> None:
+        self.query_one(StatusBar).set_model(message.info, "ready")
+
+    def on_model_load_failed(self, message: events.ModelLoadFailed) -> None:
+        self.query_one(StatusBar).set_state("model failed")
+        self._notify_error(message.error)
+
+    # -- sending and streaming ----------------------------------------------------------------
+
+    @on(PromptInput.Submitted)
+    async def send_prompt(self, message: PromptInput.Submitted) -> None:
+        prompt = message.text.strip()
+        if not prompt:
+            return
+        if self.app.backend is None:
+            self.notify(self.app.no_model_hint, title="No model", severity="warning")
+            return
+        if self.streaming:
+            self.notify("A reply is still streaming: Esc stops it.", severity="warning")
+            return
+        message.input.remember(prompt)
+        message.input.load_text("")
+        conversation = self.query_one("#conversation", VerticalScroll)
+        reply = ReplyView(status="streaming")
+        await conversation.mount_all([UserMessage(prompt), reply])
+        await reply.start_stream()
+        conversation.anchor()
+        self._reply = reply
+        self._cancel = threading.Event()
+        if not self.app.backend.loaded:
+            self.query_one(StatusBar).set_state("loading… (your message waits)")
+        self.generate(prompt, self._cancel)
+
+    @work(thread=True, exclusive=True, group="reply", exit_on_error=False)
+    def generate(self, prompt: str, cancel: threading.Event) -> None:
+        """Run the session in this thread; post text in batches at most ``ui.max_fps`` a second."""
+        settings = self.app.settings
+        params = GenerationParams(
+            temperature=settings.chat.temperature, top_p=settings.chat.top_p,
+            max_tokens=settings.chat.max_tokens,
+        )
+        interval = 1.0 / settings.ui.max_fps
+        pending: list[str] = []
+        last_post = 0.0
+        stats: TokenEvent | None = None
+        try:
+            for event in self.app.session.send(prompt, params, cancel):
+                if isinstance(event, TokenEvent):
+                    stats = event
+                    if event.text:
+                        pending.append(event.text)
+                    now = time.monotonic()
+                    if pending and now - last_post >= interval:
+                        self.post_message(events.ReplyChunkArrived("".join(pending)))
+                        pending.clear()
+                        last_post = now
+                elif isinstance(event, session_events.ContextTrimmed):
+                    self.post_message(events.ContextTrimmed(event.dropped_messages))
+                elif isinstance(event, session_events.ReplySaved):
+                    self.post_message(events.ReplyFinished(event.text, event.status, stats))
+        except ContextOverflowError as error:
+            self.post_message(events.ReplyFinished("", "error", None, error, prompt=prompt))
+        except HearthError as error:
+            self.post_message(events.ReplyFinished("".join(pending), "error", stats, error))
+        except Exception as error:  # noqa: BLE001 - a user sees one line, the log keeps the rest
+            self.app.log_exception(error)
+            wrapped = BackendError(f"{type(error).__name__}: {error} (details in the log)")
+            self.post_message(events.ReplyFinished("".join(pending), "error", stats, wrapped))
+
+    async def on_reply_chunk_arrived(self, message: events.ReplyChunkArrived) -> None:
+        if self._reply is not None:
+            await self._reply.write(message.text)
+
+    def on_context_trimmed(self, message: events.ContextTrimmed) -> None:
+        self.notify(
+            f"The conversation outgrew the context window: the oldest {message.dropped_messages} "
+            "messages were left out of this reply (they stay in the history).",
+            title="Context full",
+        )
+
+    async def on_reply_finished(self, message: events.ReplyFinished) -> None:
+        reply, self._reply = self._reply, None
+        if reply is None:
+            return
+        if message.prompt:  # nothing was sent: give the prompt back
+            await reply.remove()
+            user = self.query(UserMessage).last()
+            await user.remove()
+            prompt_input = self.query_one(PromptInput)
+            if not prompt_input.text:
+                prompt_input.load_text(message.prompt)
+        else:
+            text = message.text if message.status != "error" else message.text or reply.text
+            await reply.finish(text, message.status)
+        if message.stats is not None:
+            self.query_one(StatusBar).set_reply_stats(message.stats)
+        self.query_one(StatusBar).set_state("ready" if self.app.backend.loaded else "model failed")
+        if message.error is not None:
+            self._notify_error(message.error)
+
+    def action_stop(self) -> None:
+        """Esc: stop the streaming reply within one token (the partial reply stays)."""
+        if self.streaming:
+            self._cancel.set()
+
+    # -- chats --------------------------------------------------------------------------------
+
+    async def action_new_chat(self) -> None:
+        if self.streaming:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+        self.app.session.new()
+        await self.query_one("#conversation").remove_children()
+        self.query_one(PromptInput).focus()
+
+    def action_show_chats(self) -> None:
+        if self.streaming:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+        from tui.screens.chats import ChatsScreen
+
+        self.app.push_screen(ChatsScreen(self.app.store, self.app.session.chat_id), self._open_chat)
+
+    async def _open_chat(self, chat_id: int | None) -> None:
+        session = self.app.session
+        if chat_id is None:
+            if session.chat_id is not None and self.app.store.get_chat(session.chat_id) is None:
+                await self.action_new_chat()  # the open chat was deleted
+            return
+        session.open(chat_id)
+        conversation = self.query_one("#conversation", VerticalScroll)
+        await conversation.remove_children()
+        widgets = [
+            UserMessage(m.content) if m.role == "user" else ReplyView(m.content, m.status)
+            for m in self.app.store.messages(chat_id)
+            if m.role in ("user", "assistant")
+        ]
+        await conversation.mount_all(widgets)
+        conversation.anchor()
+        self.query_one(PromptInput).focus()
+
+    # -- clipboard ----------------------------------------------------------------------------
+
+    def action_copy_reply(self) -> None:
+        """Copy the focused reply, else the last one (OSC 52: works over SSH)."""
+        focused = self.focused
+        target = next(
+            (w for w in focused.ancestors_with_self if isinstance(w, ReplyView)), None
+        ) if focused is not None else None
+        replies = self.query(ReplyView)
+        reply = target or (replies.last() if replies else None)
+        if reply is None or not reply.text:
+            self.notify("No reply to copy yet.")
+            return
+        self._copy(reply.text, "reply")
+
+    @on(CodeBlock.CopyRequested)
+    def copy_code(self, message: CodeBlock.CopyRequested) -> None:
+        self._copy(message.text, message.what)
+
+    def _copy(self, text: str, what: str) -> None:
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied the {what} ({len(text)} characters) to the clipboard.")
+
+    def _notify_error(self, error: HearthError) -> None:
+        self.notify(error.message, title=error.title, severity="error", timeout=10)

@@ -1,0 +1,71 @@
+"""One line of facts about the model and the last reply. Updated on events, never polled."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+from textual.widgets import Static
+
+from engine.backend import ModelInfo, TokenEvent
+
+_PROCESS = psutil.Process(os.getpid())
+
+
+def process_rss_mib() -> float:
+    """Resident set size of this process in MiB (2**20 bytes)."""
+    return _PROCESS.memory_info().rss / 2**20
+
+
+class StatusBar(Static):
+    """``model quant │ ctx used/size │ tok/s │ TTFT │ memory``."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self.model = ""
+        self.state = "no model"
+        self.ctx_used = 0
+        self.n_ctx = 0
+        self.tokens_per_s: float | None = None
+        self.ttft_s: float | None = None
+
+    def set_model(self, info: ModelInfo, state: str) -> None:
+        """Show the model and its state ("loading", "ready", ...)."""
+        quant = info.quantization
+        self.model = info.name if not quant or quant in info.name else f"{info.name} {quant}"
+        self.n_ctx = info.n_ctx
+        self.state = state
+        self.refresh_text()
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self.refresh_text()
+
+    def set_reply_stats(self, event: TokenEvent) -> None:
+        """Show the figures of the reply that just ended."""
+        self.ctx_used = event.n_prompt_tokens + event.n_generated
+        self.tokens_per_s = event.tokens_per_s
+        self.ttft_s = event.ttft_s
+        self.refresh_text()
+
+    def refresh_text(self) -> None:
+        parts = [self.model or "no model"]
+        if self.state != "ready":
+            parts.append(self.state)
+        if self.n_ctx:
+            parts.append(f"ctx {self.ctx_used}/{self.n_ctx}")
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.0f} tok/s")
+        if self.ttft_s is not None:
+            parts.append(f"TTFT {self.ttft_s:.2f}s")
+        parts.append(f"{process_rss_mib():.0f} MiB")
+        self.update(" │ ".join(parts))
