@@ -108,11 +108,15 @@ def load_settings(path: Path | None = None) -> Settings:
             raise ConfigError(f"config file {path} does not exist")
         return Settings()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib names the line ("at line 3, column 7"), except at the end of the document.
+        where = str(exc).replace("at end of document", f"at end of document, line {len(text.splitlines())}")
+        raise ConfigError(f"{path}: TOML syntax error: {where}") from None
     return settings_from_dict(raw, source=str(path))
 
 

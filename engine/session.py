@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import logging
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -16,6 +17,8 @@ from engine.backend import ChatBackend, GenerationParams, Message, TokenEvent
 from engine.context import fit_to_context
 from engine.history import HistoryStore, MessageStatus
 from engine.sanitize import inert
+
+LOG = logging.getLogger("hearth.session")
 
 SAVE_INTERVAL_S = 0.5
 """Seconds between saves of a streaming reply (the issue asks for at least one a second)."""
@@ -119,6 +122,7 @@ class ChatSession:
                     text.append(event.text)
                 if event.finish_reason is not None:
                     status = "stopped" if event.finish_reason == "cancelled" else "done"
+                    _log_reply(event)
                 yield event
                 now = time.monotonic()
                 if reply_id and now - last_save >= SAVE_INTERVAL_S:
@@ -146,3 +150,13 @@ class ChatSession:
         if self.store is None or self.chat_id is None:
             return 0
         return self.store.add_message(self.chat_id, role, content, status)
+
+
+def _log_reply(event: TokenEvent) -> None:
+    rate = event.tokens_per_s
+    LOG.info(
+        "reply %s: prompt %d tokens (%d evaluated), generated %d tokens, TTFT %.3f s, "
+        "%s tokens/s, %.3f s",
+        event.finish_reason, event.n_prompt_tokens, event.n_prompt_evaluated, event.n_generated,
+        event.ttft_s or 0.0, f"{rate:.2f}" if rate else "-", event.elapsed_s,
+    )

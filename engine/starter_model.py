@@ -72,7 +72,25 @@ def ensure_starter_model(directory: Path) -> Path:
     return target
 
 
-if __name__ == "__main__":  # used by scripts/setup.sh
+def main(argv: list[str]) -> int:
+    """``python -m engine.starter_model [DIR]``: fetch the starter model into DIR (default: hearth's
+    models directory), unless hearth already has a model to run (then print it and do nothing)."""
+    from engine.config import load_settings
+    from engine.errors import HearthError
+    from engine.models import resolve_model_path
     from engine.paths import models_dir
 
-    print(ensure_starter_model(Path(sys.argv[1]) if len(sys.argv) > 1 else models_dir()))
+    try:
+        if argv:
+            print(ensure_starter_model(Path(argv[0])))
+            return 0
+        existing = resolve_model_path(load_settings(), models_dir())
+        print(existing if existing is not None else ensure_starter_model(models_dir()))
+        return 0
+    except HearthError as error:
+        print(f"hearth: {error.one_line()}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

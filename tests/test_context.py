@@ -1,0 +1,45 @@
+"""Context-window fitting on tables of conversations (a word count stands in for tokens here;
+the real tokenizer is exercised in test_engine_llama.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.context import fit_to_context
+from engine.errors import ContextOverflowError
+
+
+def words(messages) -> int:
+    return sum(len(m["content"].split()) for m in messages)
+
+
+def conv(*pairs: tuple[str, int]) -> list[dict]:
+    return [{"role": role, "content": " ".join(["w"] * n)} for role, n in pairs]
+
+
+@pytest.mark.parametrize(
+    ("messages", "n_ctx", "reply", "kept_roles", "dropped"),
+    [
+        (conv(("system", 5), ("user", 5)), 100, 10, ["system", "user"], 0),
+        (conv(("system", 5), ("user", 30), ("assistant", 30), ("user", 5)), 60, 10,
+         ["system", "user"], 2),
+        (conv(("user", 30), ("assistant", 30), ("user", 10), ("assistant", 10), ("user", 5)), 60, 20,
+         ["user", "assistant", "user"], 2),
+        # a turn with two assistant messages goes as a whole
+        (conv(("system", 2), ("user", 20), ("assistant", 20), ("assistant", 20), ("user", 3)), 40, 10,
+         ["system", "user"], 3),
+        # max_tokens larger than half the window is capped at half
+        (conv(("system", 2), ("user", 3)), 20, 1000, ["system", "user"], 0),
+    ],
+)
+def test_oldest_turns_dropped_system_kept(messages, n_ctx, reply, kept_roles, dropped) -> None:
+    fitted = fit_to_context(messages, words, n_ctx, reply)
+    assert [m["role"] for m in fitted.messages] == kept_roles
+    assert fitted.dropped_messages == dropped
+    assert fitted.messages[-1] == messages[-1]
+    assert fitted.n_tokens == words(fitted.messages)
+
+
+def test_message_that_cannot_fit_raises() -> None:
+    with pytest.raises(ContextOverflowError, match="raise model.n_ctx"):
+        fit_to_context(conv(("system", 5), ("user", 100)), words, 64, 16)
