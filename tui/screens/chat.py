@@ -28,7 +28,7 @@ class ChatScreen(Screen):
         Binding("escape", "stop", "Stop", show=True),
         Binding("ctrl+n", "new_chat", "New"),
         Binding("ctrl+o", "show_chats", "Chats"),
-        Binding("ctrl+y", "copy_reply", "Copy"),
+        Binding("ctrl+y", "copy_reply", "Copy", priority=True),  # over the prompt's redo
     ]
 
     DEFAULT_CSS = """
@@ -156,7 +156,7 @@ class ChatScreen(Screen):
         )
 
     async def on_reply_finished(self, message: events.ReplyFinished) -> None:
-        reply, self._reply = self._reply, None
+        reply = self._reply
         if reply is None:
             return
         if message.prompt:  # nothing was sent: give the prompt back
@@ -169,6 +169,7 @@ class ChatScreen(Screen):
         else:
             text = message.text if message.status != "error" else message.text or reply.text
             await reply.finish(text, message.status)
+        self._reply = None
         if message.stats is not None:
             self.query_one(StatusBar).set_reply_stats(message.stats)
         self.query_one(StatusBar).set_state("ready" if self.app.backend.loaded else "model failed")

@@ -82,8 +82,8 @@ class ChatsScreen(ModalScreen[int | None]):
         options.add_options([self._option(chat, now) for chat in chats])
         if not chats:
             options.add_option(Option("No chats yet.", disabled=True))
-        elif highlight is not None:
-            options.highlighted = min(highlight, len(chats) - 1)
+        else:
+            options.highlighted = min(highlight or 0, len(chats) - 1)
         options.focus()
 
     def _option(self, chat: ChatSummary, now: float) -> Option:

@@ -1,0 +1,137 @@
+"""Pilot tests of the chat UI on the real model (llama.cpp, SmolLM2 GGUF, real SQLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import paths
+from engine.history import HistoryStore
+from tests.apphelpers import ask, make_app, make_settings, wait_until
+from tui.screens.chat import ChatScreen
+from tui.screens.chats import ChatsScreen
+from tui.widgets.messages import ReplyView, UserMessage
+from tui.widgets.prompt_input import PromptInput
+from tui.widgets.status_bar import StatusBar
+
+pytestmark = pytest.mark.model
+
+SIZE = (80, 24)
+
+
+def chat(app) -> ChatScreen:
+    assert isinstance(app.screen, ChatScreen)
+    return app.screen
+
+
+async def test_reply_streams_in_and_is_saved(gguf_path: Path) -> None:
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 300}))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "Write a long story about the sea.")
+        screen = chat(app)
+        await wait_until(pilot, lambda: screen.query(ReplyView))
+        reply = screen.query_one(ReplyView)
+        lengths = set()
+        while screen.streaming:
+            lengths.add(len(reply.text))
+            await pilot.pause(0.01)
+        assert len([n for n in lengths if n > 0]) >= 3, f"reply updated only {sorted(lengths)}"
+        assert reply.status == "done" and len(reply.text.split()) > 5
+        assert reply.markdown.source == reply.text  # rendered once in full at the end
+        status = str(screen.query_one(StatusBar).render())
+        assert "tok/s" in status and "TTFT" in status and "ctx " in status and "MiB" in status
+        assert screen.query_one(PromptInput).text == ""
+    stored = HistoryStore(paths.history_db_path())
+    (summary,) = stored.list_chats()
+    messages = stored.messages(summary.id)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content == reply.text and messages[1].status == "done"
+
+
+async def test_escape_stops_mid_stream_and_next_prompt_works(gguf_path: Path) -> None:
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 800}))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = chat(app)
+        await ask(pilot, "Write a very long story about a lighthouse keeper and a storm.")
+        await wait_until(pilot, lambda: screen.query(ReplyView) and len(screen.query_one(ReplyView).text) > 40)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.streaming)
+        stopped = screen.query_one(ReplyView)
+        assert stopped.status == "stopped"
+        assert len(stopped.text) > 40
+        assert "stopped" in str(stopped.query_one(".reply-status").render())
+        await ask(pilot, "What is the capital of France? Answer in one word.")
+        await wait_until(pilot, lambda: len(screen.query(ReplyView)) == 2 and not screen.streaming)
+        assert "Paris" in screen.query(ReplyView).last().text
+    store = HistoryStore(paths.history_db_path())
+    statuses = [m.status for m in store.messages(store.list_chats()[0].id) if m.role == "assistant"]
+    assert statuses == ["stopped", "done"]
+
+
+async def test_chat_is_in_history_after_restart(gguf_path: Path) -> None:
+    app = make_app(gguf_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "What is the capital of France? Answer in one word.")
+        await wait_until(pilot, lambda: chat(app).query(ReplyView) and not chat(app).streaming)
+        first_reply = chat(app).query_one(ReplyView).text
+
+    again = make_app(gguf_path)
+    async with again.run_test(size=SIZE) as pilot:
+        assert not chat(again).query(ReplyView)  # a restart opens a new chat
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(again.screen, ChatsScreen))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(again.screen, ChatScreen) and again.screen.query(ReplyView))
+        screen = chat(again)
+        assert [w.text for w in screen.query(UserMessage)] == [
+            "What is the capital of France? Answer in one word."
+        ]
+        assert screen.query_one(ReplyView).text == first_reply
+        # and the reopened chat continues
+        await ask(pilot, "And of Italy?")
+        await wait_until(pilot, lambda: len(screen.query(ReplyView)) == 2 and not screen.streaming)
+        assert screen.query(ReplyView).last().text
+
+
+async def test_message_sent_while_loading_is_answered_after(gguf_path: Path) -> None:
+    app = make_app(gguf_path)
+    app.backend._load_lock.acquire()  # hold the real load until the prompt is in
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = chat(app)
+            assert not app.backend.loaded
+            await ask(pilot, "What is the capital of France? Answer in one word.")
+            await pilot.pause(0.2)
+            assert screen.streaming and not app.backend.loaded
+            assert "waits" in str(screen.query_one(StatusBar).render())
+            app.backend._load_lock.release()
+            await wait_until(pilot, lambda: not screen.streaming)
+            assert "Paris" in screen.query_one(ReplyView).text
+    finally:
+        if app.backend._load_lock.locked():
+            app.backend._load_lock.release()
+
+
+async def test_copy_last_reply_to_clipboard(gguf_path: Path) -> None:
+    app = make_app(gguf_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "What is the capital of France? Answer in one word.")
+        await wait_until(pilot, lambda: chat(app).query(ReplyView) and not chat(app).streaming)
+        await pilot.press("ctrl+y")
+        assert app.clipboard == chat(app).query_one(ReplyView).text != ""
+
+
+async def test_copy_focused_code_block(gguf_path: Path) -> None:
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 300}))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "Write a Python function that adds two numbers. Use a code block.")
+        screen = chat(app)
+        await wait_until(pilot, lambda: screen.query(ReplyView) and not screen.streaming)
+        from tui.widgets.messages import CodeBlock
+
+        blocks = screen.query(CodeBlock)
+        assert blocks, screen.query_one(ReplyView).text
+        blocks.first().focus()
+        await pilot.press("c")
+        assert app.clipboard == blocks.first().code and "def " in app.clipboard

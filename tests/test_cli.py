@@ -1,0 +1,80 @@
+"""`hearth ask` and the CLI's error lines, run as a user runs them (a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEARTH = [sys.executable, "-m", "tui.cli"]
+
+
+def run(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*HEARTH, *args], input=stdin, capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.model
+def test_ask_answers_on_stdout(gguf_path: Path) -> None:
+    result = run("ask", "--model", str(gguf_path), "--temperature", "0",
+                 "What is the capital of France? Answer in one word.", stdin="")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+    assert result.stderr == ""  # no llama.cpp log, no spinner
+    assert "\x1b" not in result.stdout  # stdout is a pipe: no colour
+
+
+@pytest.mark.model
+def test_ask_uses_piped_stdin_as_context(gguf_path: Path) -> None:
+    log = "2026-11-20 10:00:01 backup.service: error: disk /dev/sdb1 is full (100%)\n" * 3
+    result = run("ask", "--model", str(gguf_path), "--temperature", "0", "--max-tokens", "60",
+                 "Which disk is full? Answer with the device path only.", stdin=log)
+    assert result.returncode == 0, result.stderr
+    assert "sdb1" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "config", "message"),
+    [
+        (["ask", "--model", "/nonexistent/model.gguf", "hi"], None, "model file /nonexistent/model.gguf does not exist"),
+        (["ask", "hi"], None, "no model: pass --model PATH"),
+        (["ask", "hi"], "[model]\nn_ctxx = 5\n", "unknown key model.n_ctxx (did you mean 'n_ctx'?)"),
+        (["ask", "hi"], "[chat]\ntemperature = \n", "TOML syntax error"),
+        (["--model", "/nonexistent/m.gguf"], None, "does not exist"),
+        (["--theme", "no-such-theme"], None, "unknown theme 'no-such-theme'"),
+        (["ask", "--temperature", "9", "hi"], None, "chat.temperature = 9.0 is outside 0..5"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(tmp_path: Path, args, config, message) -> None:
+    env = {}
+    if config is not None:
+        path = tmp_path / "config.toml"
+        path.write_text(config)
+        env["HEARTH_CONFIG"] = str(path)
+    result = run(*args, stdin="", env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_not_gguf_and_truncated_are_refused(tmp_path: Path, gguf_path: Path) -> None:
+    not_gguf = tmp_path / "notes.gguf"
+    not_gguf.write_text("hello")
+    truncated = tmp_path / "cut.gguf"
+    truncated.write_bytes(gguf_path.read_bytes()[:3_000_000])
+    for path, message in ((not_gguf, "is not a GGUF model"), (truncated, "corrupted or incomplete")):
+        result = run("ask", "--model", str(path), "hi", stdin="")
+        assert result.returncode == 1
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_is_quick_to_import() -> None:
+    result = run("--help")
+    assert result.returncode == 0 and "ask" in result.stdout
