@@ -37,6 +37,7 @@ class StatusBar(Static):
         self.n_ctx = 0
         self.tokens_per_s: float | None = None
         self.ttft_s: float | None = None
+        self.memory_mib = process_rss_mib()
 
     def set_model(self, info: ModelInfo, state: str) -> None:
         """Show the model and its state ("loading", "ready", ...)."""
@@ -44,6 +45,7 @@ class StatusBar(Static):
         self.model = info.name if not quant or quant in info.name else f"{info.name} {quant}"
         self.n_ctx = info.n_ctx
         self.state = state
+        self.memory_mib = process_rss_mib()
         self.refresh_text()
 
     def set_state(self, state: str) -> None:
@@ -55,6 +57,7 @@ class StatusBar(Static):
         self.ctx_used = event.n_prompt_tokens + event.n_generated
         self.tokens_per_s = event.tokens_per_s
         self.ttft_s = event.ttft_s
+        self.memory_mib = process_rss_mib()
         self.refresh_text()
 
     def refresh_text(self) -> None:
@@ -67,5 +70,5 @@ class StatusBar(Static):
             parts.append(f"{self.tokens_per_s:.0f} tok/s")
         if self.ttft_s is not None:
             parts.append(f"TTFT {self.ttft_s:.2f}s")
-        parts.append(f"{process_rss_mib():.0f} MiB")
+        parts.append(f"{self.memory_mib:.0f} MiB")
         self.update(" │ ".join(parts))

@@ -1,0 +1,14 @@
+"""Run the real HearthApp on a ScriptedBackend whose reply is argv[1] (escape sequences written
+as Python escapes are decoded). Used by the tmux test of untrusted output."""
+
+import sys
+
+from engine import paths
+from engine.config import Settings
+from engine.history import HistoryStore
+from tests.scripted_backend import ScriptedBackend
+from tui.app import HearthApp
+
+if __name__ == "__main__":
+    reply = sys.argv[1].encode().decode("unicode_escape")
+    HearthApp(Settings(), ScriptedBackend(reply), HistoryStore(paths.history_db_path())).run()

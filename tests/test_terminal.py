@@ -1,0 +1,98 @@
+"""hearth in a real terminal (tmux, 80x24): what a user sees, nothing else."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.terminal
+REPO = Path(__file__).resolve().parents[1]
+LLAMA_LOG_MARKERS = ("llama_", "load_tensors", "ggml", "print_info", "llm_load", "AVX", "Model metadata")
+
+
+class Tmux:
+    def __init__(self, tmp_path: Path) -> None:
+        self.socket = f"hearth-{uuid.uuid4().hex[:8]}"
+        self.env = {name: str(tmp_path / name.lower()) for name in
+                    ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")}
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    def start(self, command: list[str], term: str = "xterm-256color") -> None:
+        env_args = [f"-e{k}={v}" for k, v in self.env.items()]
+        shell = f"cd {shlex.quote(str(REPO))} && TERM={term} {shlex.join(command)}; sleep 60"
+        self.tmux("new-session", "-d", "-x", "80", "-y", "24", *env_args, shell)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p")
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared on:\n{self.screen()}")
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-l", text)
+
+    def key(self, *keys: str) -> None:
+        self.tmux("send-keys", *keys)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def term(tmp_path: Path):
+    tmux = Tmux(tmp_path)
+    yield tmux
+    tmux.close()
+
+
+def hearth(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tui.cli", *args]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("term_name", ["xterm-256color", "linux"])
+def test_answer_on_screen_and_no_llama_log(term: Tmux, gguf_path: Path, term_name: str) -> None:
+    term.start(hearth("--model", str(gguf_path), "--temperature", "0"), term=term_name)
+    term.wait_for("Ask anything")
+    term.type("What is the capital of France? Answer in one word.")
+    term.key("Enter")
+    screen = term.wait_for("Paris")
+    term.wait_for("tok/s")  # the reply ended and the status bar has its figures
+    screen = term.screen()
+    assert "What is the capital of France?" in screen
+    for marker in LLAMA_LOG_MARKERS:
+        assert marker not in screen, f"{marker!r} reached the terminal:\n{screen}"
+    log = Path(term.env["XDG_STATE_HOME"]) / "hearth" / "log" / "hearth.log"
+    assert "load_tensors" in log.read_text()  # it went to the log file instead
+
+
+def test_escape_sequences_in_model_output_stay_inert(term: Tmux) -> None:
+    hostile = r"Look: \x1b]0;PWNED-TITLE\x07 and \x1b]52;c;ZXZpbA==\x07 and \x1b[2J\x1b[31mred"
+    term.start([sys.executable, "-m", "tests.scripted_app", hostile])
+    term.tmux("set-option", "-g", "set-clipboard", "on")  # let OSC 52 reach tmux's buffers
+    term.wait_for("Ask anything")
+    term.type("show me")
+    term.key("Enter")
+    screen = term.wait_for("red")
+    assert "\u241b]0;PWNED-TITLE" in screen  # shown as text, the ESC as a visible stand-in
+    assert "show me" in screen  # the screen was not cleared by ESC[2J
+    title = term.tmux("display-message", "-p", "#{pane_title}")
+    assert "PWNED" not in title
+    buffers = subprocess.run(["tmux", "-L", term.socket, "list-buffers"], capture_output=True, text=True).stdout
+    assert "evil" not in buffers and "ZXZpbA" not in buffers  # no OSC 52 clipboard write
