@@ -72,6 +72,10 @@ class UISettings:
     max_fps: int = 15
     """Most redraws per second of a streaming reply; low keeps SSH links and small CPUs free."""
 
+    cpu_budget: float = 0.02
+    """Share of one core the UI may use while a reply streams; redraws slow down to stay under
+    it, so the UI takes almost nothing from llama.cpp. 0 disables the limit (max_fps only)."""
+
     cursor_blink: bool = False
     """Blink the prompt's cursor. Off by default: a blinking cursor redraws twice a second."""
 
@@ -190,6 +194,7 @@ def _check_ranges(name: str, section: Any, source: str) -> None:
         "top_p": (0.0, 1.0),
         "max_tokens": (1, 1 << 20),
         "max_fps": (1, 120),
+        "cpu_budget": (0.0, 1.0),
         "seed": (0, 0xFFFFFFFF),
     }
     for key, (low, high) in rules.items():

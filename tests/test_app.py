@@ -26,7 +26,8 @@ def chat(app) -> ChatScreen:
 
 
 async def test_reply_streams_in_and_is_saved(gguf_path: Path) -> None:
-    app = make_app(gguf_path, make_settings(chat={"max_tokens": 300}))
+    # cpu_budget 0: redraw at max_fps, so a 2-second reply shows many steps (pacing has its own test)
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 300}, ui={"cpu_budget": 0.0}))
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "Write a long story about the sea.")
         screen = chat(app)

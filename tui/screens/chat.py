@@ -10,12 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from engine.backend import GenerationParams, TokenEvent
 from engine.errors import BackendError, ContextOverflowError, HearthError
 from engine import session as session_events
 from tui import events
+from tui.frame_pacer import FramePacer
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.messages import CodeBlock, ReplyView, UserMessage
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.status_bar import StatusBar
@@ -41,6 +42,8 @@ class ChatScreen(Screen):
         super().__init__()
         self._cancel = threading.Event()
         self._reply: ReplyView | None = None
+        ui = self.app.settings.ui
+        self._pacer = FramePacer(ui.max_fps, ui.cpu_budget)
 
     @property
     def streaming(self) -> bool:
@@ -50,7 +53,7 @@ class ChatScreen(Screen):
         yield VerticalScroll(id="conversation")
         yield PromptInput(id="prompt", cursor_blink=self.app.settings.ui.cursor_blink)
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#conversation").anchor()
@@ -104,19 +107,20 @@ class ChatScreen(Screen):
         conversation.anchor()
         self._reply = reply
         self._cancel = threading.Event()
+        self._pacer.start()
         if not self.app.backend.loaded:
             self.query_one(StatusBar).set_state("loading… (your message waits)")
         self.generate(prompt, self._cancel)
 
     @work(thread=True, exclusive=True, group="reply", exit_on_error=False)
     def generate(self, prompt: str, cancel: threading.Event) -> None:
-        """Run the session in this thread; post text in batches at most ``ui.max_fps`` a second."""
+        """Run the session in this thread; post text in batches, paced by :class:`FramePacer`."""
         settings = self.app.settings
         params = GenerationParams(
             temperature=settings.chat.temperature, top_p=settings.chat.top_p,
             max_tokens=settings.chat.max_tokens,
         )
-        interval = 1.0 / settings.ui.max_fps
+        pacer = self._pacer
         pending: list[str] = []
         last_post = 0.0
         stats: TokenEvent | None = None
@@ -127,7 +131,7 @@ class ChatScreen(Screen):
                     if event.text:
                         pending.append(event.text)
                     now = time.monotonic()
-                    if pending and now - last_post >= interval:
+                    if pending and now - last_post >= pacer.interval:
                         self.post_message(events.ReplyChunkArrived("".join(pending)))
                         pending.clear()
                         last_post = now
@@ -147,6 +151,7 @@ class ChatScreen(Screen):
     async def on_reply_chunk_arrived(self, message: events.ReplyChunkArrived) -> None:
         if self._reply is not None:
             await self._reply.write(message.text)
+            self._pacer.frame_done()
 
     def on_context_trimmed(self, message: events.ContextTrimmed) -> None:
         self.notify(

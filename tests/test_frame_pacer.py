@@ -1,0 +1,43 @@
+"""The frame pacer stretches the redraw interval to keep the UI's CPU share under budget."""
+
+import time
+
+import pytest
+
+from tui.frame_pacer import MAX_INTERVAL_S, FramePacer
+
+
+def burn(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_cheap_frames_keep_the_max_fps_interval() -> None:
+    pacer = FramePacer(max_fps=10, cpu_budget=0.5)
+    pacer.start()
+    for _ in range(5):
+        pacer.frame_done()
+    assert pacer.interval == pytest.approx(0.1)
+
+
+def test_costly_frames_stretch_the_interval_within_bounds() -> None:
+    pacer = FramePacer(max_fps=15, cpu_budget=0.05)
+    pacer.start()
+    for _ in range(10):
+        burn(0.01)  # 10 ms of CPU per frame
+        pacer.frame_done()
+    # 10 ms per frame at 5 % of a core: one frame every ~0.2 s
+    assert 0.1 < pacer.interval < 0.3
+    for _ in range(10):
+        burn(0.1)
+        pacer.frame_done()
+    assert pacer.interval == MAX_INTERVAL_S
+
+
+def test_zero_budget_means_max_fps_only() -> None:
+    pacer = FramePacer(max_fps=20, cpu_budget=0.0)
+    pacer.start()
+    burn(0.05)
+    pacer.frame_done()
+    assert pacer.interval == pytest.approx(0.05)

@@ -1,0 +1,51 @@
+"""How often a streaming reply is redrawn: as often as ``ui.max_fps`` allows, and less when the
+UI's own CPU use would take more than ``ui.cpu_budget`` of a core from llama.cpp.
+
+On a 2-core machine llama.cpp's threads use every core while generating, so each millisecond of
+UI work is a millisecond of generation lost. A frame of the streaming Markdown costs roughly
+10-25 ms of CPU here (measured with bench/tui_vs_raw.py); at 15 frames a second that was 15% of
+the token rate. The pacer measures the UI thread's CPU time per frame (``time.thread_time`` on
+the thread that calls :meth:`frame_done`) and stretches the interval so that
+``cpu_per_frame / interval <= cpu_budget``.
+"""
+
+from __future__ import annotations
+
+import time
+
+MAX_INTERVAL_S = 1.0
+"""Never wait longer than this between redraws of a streaming reply."""
+
+SMOOTHING = 0.3
+"""Weight of the newest frame in the moving average of CPU per frame."""
+
+
+class FramePacer:
+    """Shared by the UI thread (which reports frames) and the worker (which reads ``interval``).
+
+    Args:
+        max_fps: the cap, frames per second.
+        cpu_budget: the UI's share of one core while streaming, 0..1.
+    """
+
+    def __init__(self, max_fps: int, cpu_budget: float) -> None:
+        self.min_interval = 1.0 / max_fps
+        self.cpu_budget = cpu_budget
+        self.interval = self.min_interval
+        """Seconds the worker waits between posting batches (a float: atomic to read)."""
+        self._cpu_per_frame = 0.0
+        self._last_cpu: float | None = None
+
+    def start(self) -> None:
+        """A reply starts streaming (call on the UI thread)."""
+        self._last_cpu = time.thread_time()
+
+    def frame_done(self) -> None:
+        """A batch was handed to the UI (call on the UI thread, once per batch)."""
+        now = time.thread_time()
+        if self._last_cpu is not None:
+            spent = now - self._last_cpu
+            self._cpu_per_frame += SMOOTHING * (spent - self._cpu_per_frame)
+            wanted = self._cpu_per_frame / self.cpu_budget if self.cpu_budget > 0 else 0.0
+            self.interval = min(MAX_INTERVAL_S, max(self.min_interval, wanted))
+        self._last_cpu = now
