@@ -93,10 +93,11 @@ class ChatSession:
         already made inert (:func:`engine.sanitize.inert`), then one :class:`ReplySaved`.
 
         Raises:
-            ContextOverflowError: the prompt cannot fit the context window; nothing is saved
-                and the conversation is unchanged, so the caller can keep the prompt.
-            BackendError, ModelLoadError: from the backend; the user message and any partial
-                reply are saved first (status "error").
+            ContextOverflowError, ModelLoadError: the prompt cannot fit the context window, or
+                the model cannot be loaded; nothing is saved and the conversation is unchanged,
+                so the caller can keep the prompt.
+            BackendError: generation failed; the user message and any partial reply are saved
+                first (status "error").
         """
         self.backend.load()
         conversation = [*self.messages, Message(role="user", content=prompt)]

@@ -136,3 +136,55 @@ async def test_copy_focused_code_block(gguf_path: Path) -> None:
         blocks.first().focus()
         await pilot.press("c")
         assert app.clipboard == blocks.first().code and "def " in app.clipboard
+
+
+async def test_model_that_fails_to_load_is_one_notification_and_keeps_the_prompt(
+    gguf_path: Path, tmp_path: Path
+) -> None:
+    truncated = tmp_path / "cut.gguf"
+    truncated.write_bytes(gguf_path.read_bytes()[:3_000_000])
+    app = make_app(truncated)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = chat(app)
+        await wait_until(pilot, lambda: any(n.title == "Model error" for n in app._notifications))
+        await ask(pilot, "Is anyone there?")
+        await wait_until(pilot, lambda: not screen.streaming)
+        assert screen.query_one(PromptInput).text == "Is anyone there?"
+        assert not screen.query(ReplyView) and not screen.query(UserMessage)
+        errors = [n for n in app._notifications if n.title == "Model error"]
+        assert len(errors) == 2 and "corrupted or incomplete" in errors[0].message
+    assert HistoryStore(paths.history_db_path()).list_chats() == []
+
+
+async def test_context_overflow_is_announced(gguf_path: Path) -> None:
+    settings = make_settings(chat={"max_tokens": 40})
+    app = make_app(gguf_path, settings)
+    app.backend._n_ctx = 256  # a small window, before the model loads
+    async with app.run_test(size=SIZE) as pilot:
+        screen = chat(app)
+        for _ in range(3):
+            await ask(pilot, "Describe the weather in detail. " * 12)
+            await wait_until(pilot, lambda: not screen.streaming)
+        assert any(n.title == "Context full" for n in app._notifications)
+        assert len(screen.query(ReplyView)) == 3
+
+
+async def test_scrolling_up_stops_following_and_the_bottom_resumes(gguf_path: Path) -> None:
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 700}, ui={"cpu_budget": 0.0}))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = chat(app)
+        conversation = screen.query_one("#conversation")
+        await ask(pilot, "Write a very long story about a lighthouse keeper and a storm.")
+        await wait_until(pilot, lambda: conversation.max_scroll_y > 8)
+        assert conversation.scroll_y == conversation.max_scroll_y  # following the stream
+        conversation.focus()
+        await pilot.press("pageup", "pageup")
+        held = conversation.scroll_y
+        await wait_until(pilot, lambda: conversation.max_scroll_y > held + 10 or not screen.streaming)
+        assert conversation.scroll_y == held  # the reader's place is kept while text arrives
+        await pilot.press("end")
+        await pilot.pause(0.3)
+        if screen.streaming:
+            await wait_until(pilot, lambda: not screen.streaming)
+            await pilot.pause(0.3)
+        assert conversation.scroll_y == conversation.max_scroll_y  # following again

@@ -104,7 +104,8 @@ def test_reply_is_saved_while_it_streams(backend: LlamaBackend, tmp_path: Path, 
     seen_partial = []
     params = GenerationParams(temperature=0, max_tokens=400)
     for event in session.send("Write a long story about a dragon and a knight.", params, no_cancel):
-        if isinstance(event, TokenEvent) and event.elapsed_s > 2 * SAVE_INTERVAL_S + 0.2 and not seen_partial:
+        streamed_s = event.elapsed_s - (event.ttft_s or event.elapsed_s) if isinstance(event, TokenEvent) else 0
+        if streamed_s > 2 * SAVE_INTERVAL_S + 0.1 and event.n_generated >= 10 and not seen_partial:
             row = watcher.execute(
                 "SELECT content, status FROM messages WHERE role = 'assistant'"
             ).fetchone()
@@ -113,7 +114,7 @@ def test_reply_is_saved_while_it_streams(backend: LlamaBackend, tmp_path: Path, 
             saved = event
     assert seen_partial, "the reply finished before a save interval passed"
     content, status = seen_partial[0]
-    assert status == "streaming" and len(content) > 20
+    assert status == "streaming" and len(content) > 0
     final = store.messages(session.chat_id)
     assert [m.role for m in final] == ["user", "assistant"]
     assert final[1].content == saved.text and final[1].status == "done"

@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 
 from engine.backend import GenerationParams, TokenEvent
-from engine.errors import BackendError, ContextOverflowError, HearthError
+from engine.errors import BackendError, ContextOverflowError, HearthError, ModelLoadError
 from engine import session as session_events
 from tui import events
 from tui.frame_pacer import FramePacer
@@ -139,7 +139,7 @@ class ChatScreen(Screen):
                     self.post_message(events.ContextTrimmed(event.dropped_messages))
                 elif isinstance(event, session_events.ReplySaved):
                     self.post_message(events.ReplyFinished(event.text, event.status, stats))
-        except ContextOverflowError as error:
+        except (ContextOverflowError, ModelLoadError) as error:  # nothing was sent or saved
             self.post_message(events.ReplyFinished("", "error", None, error, prompt=prompt))
         except HearthError as error:
             self.post_message(events.ReplyFinished("".join(pending), "error", stats, error))
