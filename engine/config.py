@@ -81,15 +81,47 @@ class UISettings:
 
 
 @dataclass(frozen=True)
+class EndpointSettings:
+    """``[endpoints.NAME]``: an OpenAI-compatible server (llama-server, Ollama, vLLM, LM Studio)."""
+
+    url: str = ""
+    """Base URL of the API, including ``/v1`` (``http://192.168.1.20:8080/v1``). Required."""
+
+    model: str = ""
+    """Model id to ask for; empty: the first model the server lists at ``/v1/models``."""
+
+    api_key_env: str = ""
+    """Name of the environment variable holding the API key (the key itself is never stored in
+    the config, the history or the log). Empty: no key is sent."""
+
+    verify: bool = True
+    """Verify the server's TLS certificate. ``false`` is insecure and hearth warns about it."""
+
+    connect_timeout: float = 5.0
+    """Seconds to wait for the connection."""
+
+    read_timeout: float = 60.0
+    """Seconds to wait between streamed chunks (the first one includes prompt processing)."""
+
+    n_ctx: int = 8192
+    """The server's context window in tokens (servers do not report it); used to trim history."""
+
+    fallback: str = ""
+    """``"local"``: when the server cannot be reached, offer the local model instead."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All launch settings. Frozen: runtime state (the chosen chat, the model in use) lives elsewhere."""
 
     model: ModelSettings = field(default_factory=ModelSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     ui: UISettings = field(default_factory=UISettings)
+    endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
+    """Named remote servers, ``[endpoints.NAME]``."""
 
 
-_SECTION_TYPES = {"model": ModelSettings, "chat": ChatSettings, "ui": UISettings}
+_SECTION_TYPES = {"model": ModelSettings, "chat": ChatSettings, "ui": UISettings, "endpoints": dict}
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -132,12 +164,29 @@ def settings_from_dict(raw: dict[str, Any], source: str = "config") -> Settings:
     """
     sections: dict[str, Any] = {}
     for name, table in raw.items():
+        if name == "endpoints" and isinstance(table, dict):
+            sections[name] = _build_endpoints(table, source)
+            continue
         if name not in _SECTION_TYPES:
             raise ConfigError(f"{source}: unknown section [{name}]{_nearest(name, _SECTION_TYPES)}")
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(name, _SECTION_TYPES[name], table, source)
     return Settings(**sections)
+
+
+def _build_endpoints(tables: dict[str, Any], source: str) -> dict[str, EndpointSettings]:
+    endpoints = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [endpoints.{name}] must be a table")
+        endpoint = _build_section(f"endpoints.{name}", EndpointSettings, table, source)
+        if not endpoint.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{source}: endpoints.{name}.url must start with http:// or https://")
+        if endpoint.fallback not in ("", "local"):
+            raise ConfigError(f"{source}: endpoints.{name}.fallback must be \"local\" or empty")
+        endpoints[name] = endpoint
+    return endpoints
 
 
 def with_overrides(settings: Settings, **overrides: Any) -> Settings:
@@ -196,6 +245,8 @@ def _check_ranges(name: str, section: Any, source: str) -> None:
         "max_fps": (1, 120),
         "cpu_budget": (0.0, 1.0),
         "seed": (0, 0xFFFFFFFF),
+        "connect_timeout": (0.1, 3600.0),
+        "read_timeout": (0.1, 3600.0),
     }
     for key, (low, high) in rules.items():
         if hasattr(section, key):
@@ -219,6 +270,8 @@ def default_toml() -> str:
 
     lines = ["# hearth config: every key is documented in config.example.toml", ""]
     for name, section in dataclasses.asdict(Settings()).items():
+        if name == "endpoints":
+            continue
         lines.append(f"[{name}]")
         lines.extend(f"{key} = {json.dumps(value)}" for key, value in section.items())
         lines.append("")

@@ -10,7 +10,8 @@ import pytest
     "modules",
     [
         "engine.config, engine.history, engine.session, engine.llama_backend, engine.context, "
-        "engine.sanitize, engine.models, engine.logs, engine.starter_model, engine.gguf_info",
+        "engine.sanitize, engine.models, engine.logs, engine.starter_model, engine.gguf_info, "
+        "engine.remote_backend, engine.backends",
         "voice",
         "tui.ask",
     ],

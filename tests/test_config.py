@@ -100,3 +100,18 @@ def test_config_init_creates_owner_only_file(tmp_path: Path, monkeypatch: pytest
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert load_settings() == Settings()
     assert main(["config", "init"]) == 1  # never overwrites
+
+
+def test_example_endpoint_table_is_valid_when_uncommented() -> None:
+    import re
+
+    from engine.config import EndpointSettings
+
+    text = (REPO / "config.example.toml").read_text()
+    block = text[text.index("# [endpoints.lab]"):]
+    toml = "\n".join(re.sub(r"^# ", "", line) for line in block.splitlines() if not line.startswith("# #"))
+    settings = settings_from_dict(__import__("tomllib").loads(toml))
+    lab = settings.endpoints["lab"]
+    assert lab.url == "http://192.168.1.20:8080/v1" and lab.api_key_env == "LAB_KEY"
+    defaults = EndpointSettings(url=lab.url, api_key_env="LAB_KEY")
+    assert lab == defaults  # every other key is shown with its default

@@ -14,7 +14,7 @@ from textual.screen import Screen
 
 from engine.config import Settings
 from engine.history import HistoryStore
-from engine.llama_backend import LlamaBackend
+from engine.backend import ChatBackend
 from engine.session import ChatSession
 from themes import BUILTIN_THEMES
 from tui.screens.chat import ChatScreen
@@ -43,7 +43,7 @@ class HearthApp(App):
     def __init__(
         self,
         settings: Settings,
-        backend: LlamaBackend | None,
+        backend: ChatBackend | None,
         store: HistoryStore,
         models_dir: str = "",
     ) -> None:
@@ -70,6 +70,11 @@ class HearthApp(App):
             yield SystemCommand("Chats", "Open, rename or delete past chats", screen.action_show_chats)
             yield SystemCommand("Copy reply", "Copy the last reply (OSC 52)", screen.action_copy_reply)
             yield SystemCommand("Stop reply", "Stop the reply that is streaming", screen.action_stop)
+            yield SystemCommand("Use the local model", "Chat with the GGUF model on this machine",
+                                lambda: screen.switch_backend(None))
+            for name, endpoint in self.settings.endpoints.items():
+                yield SystemCommand(f"Use endpoint {name}", f"Chat with {endpoint.url}",
+                                    lambda name=name: screen.switch_backend(name))
 
     def log_exception(self, error: BaseException) -> None:
         """Write an unexpected error with its traceback to hearth's log file."""

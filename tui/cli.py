@@ -15,6 +15,7 @@ from pathlib import Path
 from engine import paths
 from engine.config import Settings, load_settings, with_overrides
 from engine.errors import ConfigError, HearthError, ModelLoadError
+from engine.backends import make_backend
 from engine.logs import configure_logging
 
 LOG = logging.getLogger("hearth.cli")
@@ -31,6 +32,8 @@ def _common_flags() -> argparse.ArgumentParser:
     parent.add_argument("--max-tokens", type=int, metavar="TOKENS", default=s, help="longest reply")
     parent.add_argument("--system", metavar="TEXT", default=s, help="system prompt")
     parent.add_argument("--seed", type=int, default=s, help="sampling seed")
+    parent.add_argument("--endpoint", metavar="NAME", default=s,
+                        help="chat with the server [endpoints.NAME] in the config instead")
     return parent
 
 
@@ -48,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="+", help="the question")
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
+    models = commands.add_parser("models", parents=[common], help="list models")
+    models.add_argument("action", choices=["list"])
+    models.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -72,18 +78,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def make_backend(settings: Settings):
-    """The llama.cpp backend for the resolved model, or ``None`` when there is no model."""
-    from engine.llama_backend import LlamaBackend
-    from engine.models import resolve_model_path
-
-    path = resolve_model_path(settings, paths.models_dir())
-    if path is None:
-        return None
-    m = settings.model
-    return LlamaBackend(path, n_ctx=m.n_ctx, n_threads=m.n_threads, n_batch=m.n_batch, seed=m.seed)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -95,11 +89,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             return run_config(args.action)
         settings = settings_from_args(args)
+        endpoint = getattr(args, "endpoint", None)
+        if args.command == "models":
+            return run_models_list(settings, endpoint, args.json)
         if args.command == "ask":
             from tui.ask import run_ask
 
-            return run_ask(settings, " ".join(args.question), make_backend(settings))
-        return run_tui(settings)
+            backend = backend_with_fallback(settings, endpoint, warn=lambda text: print(f"hearth: {text}", file=sys.stderr))
+            return run_ask(settings, " ".join(args.question), backend)
+        return run_tui(settings, endpoint)
     except HearthError as error:
         print(f"hearth: {error.one_line()}", file=sys.stderr)
         return 1
@@ -107,7 +105,50 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def run_tui(settings: Settings) -> int:
+def backend_with_fallback(settings: Settings, endpoint: str | None, warn) -> object:
+    """``make_backend``, and for an endpoint with ``fallback = "local"`` that cannot be reached,
+    the local model instead (``warn`` is told why).
+
+    Raises:
+        HearthError: as ``make_backend``, or the endpoint's load error when there is no fallback.
+    """
+    backend = make_backend(settings, endpoint)
+    if getattr(backend, "insecure_warning", ""):
+        warn(backend.insecure_warning)
+    if endpoint and settings.endpoints[endpoint].fallback == "local":
+        try:
+            backend.load()
+        except ModelLoadError as error:
+            local = make_backend(settings)
+            if local is None:
+                raise
+            warn(f"{error.message}; using the local model instead")
+            return local
+    return backend
+
+
+def run_models_list(settings: Settings, endpoint: str | None, as_json: bool) -> int:
+    """Models on the endpoint's server (``/v1/models``), or the local GGUF files."""
+    import json
+
+    if endpoint:
+        names = make_backend(settings, endpoint).list_models()
+        rows = [{"name": name, "endpoint": endpoint} for name in names]
+    else:
+        from engine.models import local_models
+
+        rows = [{"name": p.name, "path": str(p), "size_bytes": p.stat().st_size}
+                for p in local_models(paths.models_dir())]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            size = f"  {row['size_bytes'] / 2**20:8.1f} MiB" if "size_bytes" in row else ""
+            print(f"{row['name']}{size}")
+    return 0
+
+
+def run_tui(settings: Settings, endpoint: str | None = None) -> int:
     from textual.theme import BUILTIN_THEMES as TEXTUAL_THEMES
 
     from engine.history import HistoryStore
@@ -117,8 +158,8 @@ def run_tui(settings: Settings) -> int:
     names = sorted({t.name for t in BUILTIN_THEMES} | set(TEXTUAL_THEMES))
     if settings.ui.theme not in names:
         raise ConfigError(f"unknown theme {settings.ui.theme!r}; choose one of: {', '.join(names)}")
-    backend = make_backend(settings)
-    if backend is not None and settings.model.path:
+    backend = make_backend(settings, endpoint)
+    if endpoint is None and backend is not None and settings.model.path:
         from engine.gguf_info import check_gguf_file
 
         check_gguf_file(backend.model_path)  # a missing or non-GGUF file: one line, no TUI

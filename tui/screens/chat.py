@@ -14,6 +14,7 @@ from textual.screen import Screen
 from engine.backend import GenerationParams, TokenEvent
 from engine.errors import BackendError, ContextOverflowError, HearthError, ModelLoadError
 from engine import session as session_events
+from engine.backends import make_backend
 from tui import events
 from tui.frame_pacer import FramePacer
 from tui.widgets.key_footer import KeyFooter
@@ -80,10 +81,36 @@ class ChatScreen(Screen):
 
     def on_model_loaded(self, message: events.ModelLoaded) -> None:
         self.query_one(StatusBar).set_model(message.info, "ready")
+        if warning := getattr(self.app.backend, "insecure_warning", ""):
+            self.notify(warning, title="Insecure connection", severity="warning", timeout=10)
 
     def on_model_load_failed(self, message: events.ModelLoadFailed) -> None:
         self.query_one(StatusBar).set_state("model failed")
         self._notify_error(message.error)
+        settings = getattr(self.app.backend, "settings", None)
+        if getattr(settings, "fallback", "") == "local":
+            self.notify("Falling back to the local model.", title="Fallback")
+            self.switch_backend(None)
+
+    def switch_backend(self, endpoint: str | None) -> None:
+        """Chat on with the named endpoint, or the local model (``None``); the chat stays open."""
+        if self.streaming:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+        try:
+            backend = make_backend(self.app.settings, endpoint)
+        except HearthError as error:
+            self._notify_error(error)
+            return
+        if backend is None:
+            self.notify(self.app.no_model_hint, title="No model", severity="warning")
+            return
+        old, self.app.backend = self.app.backend, backend
+        self.app.session.backend = backend
+        if old is not None:
+            old.close()
+        self.query_one(StatusBar).set_model(backend.describe(), "loading…")
+        self.load_model()
 
     # -- sending and streaming ----------------------------------------------------------------
 
