@@ -202,7 +202,10 @@ class LlamaBackend:
         return int(data.n_p_eval + data.n_eval)
 
     def close(self) -> None:
-        with self._load_lock:
+        """Free the model. Waits for a reply that is still generating (set its cancel event first
+        to make that wait at most one token): freeing the model under a running decode crashes
+        llama.cpp."""
+        with self._run_lock, self._load_lock:
             if self._llm is not None:
                 self._llm.close()
                 self._llm = None

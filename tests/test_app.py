@@ -188,3 +188,17 @@ async def test_scrolling_up_stops_following_and_the_bottom_resumes(gguf_path: Pa
             await wait_until(pilot, lambda: not screen.streaming)
             await pilot.pause(0.3)
         assert conversation.scroll_y == conversation.max_scroll_y  # following again
+
+
+async def test_quitting_mid_reply_stops_generation_before_freeing_the_model(gguf_path: Path) -> None:
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 800}))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = chat(app)
+        await ask(pilot, "Write a very long story about a lighthouse keeper and a storm.")
+        await wait_until(pilot, lambda: screen.query(ReplyView) and len(screen.query_one(ReplyView).text) > 20)
+        backend = app.backend
+    # leaving the block quit the app mid-stream; the model was freed only after the reply stopped
+    assert not backend.loaded
+    store = HistoryStore(paths.history_db_path())
+    (reply,) = [m for m in store.messages(store.list_chats()[0].id) if m.role == "assistant"]
+    assert reply.status == "stopped" and reply.content

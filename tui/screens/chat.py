@@ -208,6 +208,10 @@ class ChatScreen(Screen):
         if message.error is not None:
             self._notify_error(message.error)
 
+    def on_unmount(self) -> None:
+        self._cancel.set()  # quitting mid-reply: the worker stops within a token, then the app
+        # closes the backend (which waits for it)
+
     def action_stop(self) -> None:
         """Esc: stop the streaming reply within one token (the partial reply stays)."""
         if self.streaming:
