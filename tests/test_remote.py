@@ -277,3 +277,25 @@ def test_verify_false_is_warned_about(tmp_path: Path) -> None:
         assert result.returncode == 0 and result.stdout == "Hello there\n"
     finally:
         server.close()
+
+
+async def test_tui_keeps_and_marks_a_reply_cut_off_by_the_server() -> None:
+    server = MisbehavingServer("drop")  # two chunks, then the connection goes
+    try:
+        settings = settings_from_dict({"endpoints": {"lab": {"url": server.url}}})
+        app = HearthApp(settings, RemoteBackend("lab", settings.endpoints["lab"]),
+                        HistoryStore(paths.history_db_path()))
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await ask(pilot, "hi")
+            await wait_until(pilot, lambda: screen.query(ReplyView) and not screen.streaming)
+            reply = screen.query_one(ReplyView)
+            assert reply.text == "Hello there" and reply.status == "error"
+            assert "failed" in str(reply.query_one(".reply-status").render())
+            assert any("dropped the connection" in n.message for n in app._notifications)
+        store = HistoryStore(paths.history_db_path())
+        saved = store.messages(store.list_chats()[0].id)
+        assert [(m.role, m.content, m.status) for m in saved] == [
+            ("user", "hi", "done"), ("assistant", "Hello there", "error")]
+    finally:
+        server.close()

@@ -168,12 +168,13 @@ class ChatScreen(Screen):
                     self.post_message(events.ReplyFinished(event.text, event.status, stats))
         except (ContextOverflowError, ModelLoadError) as error:  # nothing was sent or saved
             self.post_message(events.ReplyFinished("", "error", None, error, prompt=prompt))
-        except HearthError as error:
-            self.post_message(events.ReplyFinished("".join(pending), "error", stats, error))
         except Exception as error:  # noqa: BLE001 - a user sees one line, the log keeps the rest
-            self.app.log_exception(error)
-            wrapped = BackendError(f"{type(error).__name__}: {error} (details in the log)")
-            self.post_message(events.ReplyFinished("".join(pending), "error", stats, wrapped))
+            if not isinstance(error, HearthError):
+                self.app.log_exception(error)
+                error = BackendError(f"{type(error).__name__}: {error} (details in the log)")
+            if pending:  # show what arrived before the failure; the reply keeps it
+                self.post_message(events.ReplyChunkArrived("".join(pending)))
+            self.post_message(events.ReplyFinished("", "error", stats, error))
 
     async def on_reply_chunk_arrived(self, message: events.ReplyChunkArrived) -> None:
         if self._reply is not None:
@@ -199,7 +200,8 @@ class ChatScreen(Screen):
             if not prompt_input.text:
                 prompt_input.load_text(message.prompt)
         else:
-            text = message.text if message.status != "error" else message.text or reply.text
+            # a failed reply keeps what was shown (the history saved the same text)
+            text = reply.text if message.status == "error" else message.text
             await reply.finish(text, message.status)
         self._reply = None
         if message.stats is not None:
