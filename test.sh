@@ -9,6 +9,7 @@ need=()
 command -v tmux >/dev/null || need+=(tmux)
 command -v g++ >/dev/null || need+=(g++)
 command -v cmake >/dev/null || need+=(cmake)
+command -v openssl >/dev/null || need+=(openssl)  # self-signed certificate for the TLS test
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -116,12 +116,26 @@ class Misbehaving(BaseHTTPRequestHandler):
 
 
 class MisbehavingServer:
-    def __init__(self, mode: str) -> None:
+    """``tls_dir``: serve HTTPS with a self-signed certificate made there by openssl."""
+
+    def __init__(self, mode: str, tls_dir: Path | None = None) -> None:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
         self.httpd.daemon_threads = True
+        scheme = "http"
+        if tls_dir is not None:
+            import ssl
+
+            key, cert = tls_dir / "key.pem", tls_dir / "cert.pem"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                            str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                           check=True, capture_output=True)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
         self.httpd.mode = mode  # type: ignore[attr-defined]
         self.httpd.seen_headers = []  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property

@@ -299,3 +299,18 @@ async def test_tui_keeps_and_marks_a_reply_cut_off_by_the_server() -> None:
             ("user", "hi", "done"), ("assistant", "Hello there", "error")]
     finally:
         server.close()
+
+
+def test_self_signed_certificate_is_refused_unless_verify_is_off(tmp_path: Path, no_cancel) -> None:
+    server = MisbehavingServer("ok", tls_dir=tmp_path)
+    try:
+        with pytest.raises(ModelLoadError) as info:
+            RemoteBackend("lab", endpoint(server.url)).load()
+        assert "TLS failure talking to endpoint lab" in info.value.message
+        assert "verify = false" in info.value.message
+        insecure = RemoteBackend("lab", endpoint(server.url, verify=False))
+        assert "TLS certificates are not checked" in insecure.insecure_warning
+        assert text_of(insecure.stream([{"role": "user", "content": "hi"}], GREEDY, no_cancel)) == "Hello there"
+        insecure.close()
+    finally:
+        server.close()
