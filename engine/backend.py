@@ -6,6 +6,7 @@ The TUI and ``hearth ask`` only know :class:`ChatBackend`; the llama.cpp backend
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Protocol, TypedDict
@@ -60,6 +61,10 @@ class TokenEvent:
     ttft_s: float | None = None
     elapsed_s: float = 0.0
     finish_reason: FinishReason | None = None
+
+    def snapshot(self) -> "TokenEvent":
+        """A copy to yield while this event keeps accumulating counts (backends reuse one)."""
+        return dataclasses.replace(self)
 
     @property
     def tokens_per_s(self) -> float | None:

@@ -62,6 +62,7 @@ class LlamaBackend:
         self._llm: Any = None
         self._formatter: Any = None
         self._vocab: Any = None
+        self._last_prompt: tuple[tuple, list[int]] = ((), [])
         self._info: ModelInfo | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -134,10 +135,16 @@ class LlamaBackend:
         return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     def _prompt_tokens(self, messages: list[Message]) -> list[int]:
-        result = self._formatter(messages=messages)
-        return self._llm.tokenize(
-            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-        )
+        """Template-rendered, tokenized prompt. The last result is kept: the session counts the
+        fitted prompt's tokens and then streams that same prompt, so it is tokenized once."""
+        key = tuple((m["role"], m["content"]) for m in messages)
+        if self._last_prompt[0] != key:
+            result = self._formatter(messages=messages)
+            tokens = self._llm.tokenize(
+                result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+            )
+            self._last_prompt = (key, tokens)
+        return self._last_prompt[1]
 
     def count_tokens(self, messages: list[Message]) -> int:
         """Prompt tokens of ``messages`` rendered by the model's chat template (loads the model)."""
@@ -182,7 +189,7 @@ class LlamaBackend:
                     event.n_generated += 1
                     event.elapsed_s = now
                     event.text = decoder.decode(llm.detokenize([token]))
-                    yield _copy(event)
+                    yield event.snapshot()
                     if event.n_generated >= max_tokens:
                         break
                 else:
@@ -210,7 +217,4 @@ class LlamaBackend:
                 self._llm.close()
                 self._llm = None
                 self._info = None
-
-
-def _copy(event: TokenEvent) -> TokenEvent:
-    return TokenEvent(**vars(event))
+                self._last_prompt = ((), [])

@@ -159,7 +159,7 @@ class RemoteBackend:
                             event.n_generated += 1
                             event.elapsed_s = now
                             event.text = text
-                            yield TokenEvent(**vars(event))
+                            yield event.snapshot()
         except SSEError:
             raise BackendError(f"endpoint {self.name} did not answer with an event stream") from None
         except (httpx.HTTPError, httpx.StreamClosed, OSError, ValueError) as exc:
