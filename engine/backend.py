@@ -125,6 +125,17 @@ class ChatBackend(Protocol):
         """
         ...
 
+    def save_state(self, key: str, messages: list[Message]) -> int:
+        """Save what the backend keeps for the conversation ``key`` (the llama.cpp KV cache, as
+        far as it matches ``messages``) so a later :meth:`restore_state` skips reprocessing it.
+        Returns tokens saved (0: nothing)."""
+        ...
+
+    def restore_state(self, key: str, messages: list[Message]) -> int:
+        """Restore what :meth:`save_state` kept for ``key`` if it still matches ``messages``.
+        Returns prompt tokens restored (0: nothing; the prompt is processed as usual)."""
+        ...
+
     def close(self) -> None:
         """Free the model or connection. Safe to call twice."""
         ...

@@ -27,5 +27,9 @@ def make_backend(settings: Settings, endpoint: str | None = None):
     path = resolve_model_path(settings, paths.models_dir())
     if path is None:
         return None
+    from engine.kv_state import KVStateStore
+
     m = settings.model
-    return LlamaBackend(path, n_ctx=m.n_ctx, n_threads=m.n_threads, n_batch=m.n_batch, seed=m.seed)
+    store = KVStateStore(paths.kv_state_dir(), m.state_cache_mib * 2**20)
+    return LlamaBackend(path, n_ctx=m.n_ctx, n_threads=m.n_threads, n_batch=m.n_batch, seed=m.seed,
+                        state_store=store)

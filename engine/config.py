@@ -44,6 +44,10 @@ class ModelSettings:
     seed: int = 0xFFFFFFFF
     """Sampling seed; 4294967295 (llama.cpp's LLAMA_DEFAULT_SEED) picks a random seed."""
 
+    state_cache_mib: int = 512
+    """Disk space (MiB) for chats' saved KV caches, so a reopened chat answers without processing
+    its history again; the least recently saved are deleted first. 0 disables saving."""
+
 
 @dataclass(frozen=True)
 class ChatSettings:
@@ -245,6 +249,7 @@ def _check_ranges(name: str, section: Any, source: str) -> None:
         "max_fps": (1, 120),
         "cpu_budget": (0.0, 1.0),
         "seed": (0, 0xFFFFFFFF),
+        "state_cache_mib": (0, 1 << 30),
         "connect_timeout": (0.1, 3600.0),
         "read_timeout": (0.1, 3600.0),
     }

@@ -22,6 +22,7 @@ import psutil
 from engine.backend import GenerationParams, Message, ModelInfo, TokenEvent
 from engine.errors import BackendError, ContextOverflowError, ModelLoadError
 from engine.gguf_info import check_gguf_file, quantization_name
+from engine.kv_state import KVStateStore, model_identity
 from engine import logs
 
 LOG = logging.getLogger("hearth.engine")
@@ -31,6 +32,20 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 """Used only when a GGUF carries no ``tokenizer.chat_template``."""
+
+
+MIN_STATE_TOKENS = 64
+"""Contexts shorter than this are not saved: processing them again is faster than the file."""
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def default_threads() -> int:
@@ -48,17 +63,19 @@ class LlamaBackend:
         n_threads: generation threads; 0 for :func:`default_threads`.
         n_batch: prompt-processing batch, tokens.
         seed: sampling seed (4294967295: random).
+        state_store: where chats' KV states are saved and restored; ``None``: never.
     """
 
     def __init__(
         self, model_path: Path, n_ctx: int = 4096, n_threads: int = 0, n_batch: int = 512,
-        seed: int = 0xFFFFFFFF,
+        seed: int = 0xFFFFFFFF, state_store: KVStateStore | None = None,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
         self._n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
         self.n_batch = n_batch
         self.seed = seed
+        self.state_store = state_store
         self._llm: Any = None
         self._formatter: Any = None
         self._vocab: Any = None
@@ -207,6 +224,92 @@ class LlamaBackend:
         """Tokens llama.cpp has decoded in this context so far (prompt batches + single tokens)."""
         data = llama_cpp.llama_perf_context(self._llm.ctx)
         return int(data.n_p_eval + data.n_eval)
+
+    def save_state(self, key: str, messages: list[Message]) -> int:
+        """Write the context state (KV cache and the tokens it holds) to the state store under
+        ``key``, so a later :meth:`restore_state` skips processing those tokens again.
+
+        Only the tokens that are a prefix of ``messages`` rendered by the chat template are kept
+        (checked, so a context holding another chat is never saved under this key).
+
+        Returns the number of tokens saved: 0 when there is no store, no model loaded, or fewer
+        than :data:`MIN_STATE_TOKENS` matching tokens. Errors writing the file are logged, not
+        raised (a state is an optimisation; losing one costs only prompt processing).
+        """
+        store = self.state_store
+        if store is None or not store.enabled or self._llm is None:
+            return 0
+        import ctypes
+        import llama_cpp
+
+        with self._run_lock:
+            llm = self._llm
+            held = llm.input_ids[: llm.n_tokens].tolist()
+            n = _common_prefix(held, self._prompt_tokens(messages))
+            if n < MIN_STATE_TOKENS:
+                return 0
+            llm._ctx.kv_cache_seq_rm(-1, n, -1)  # the tail is not part of this chat's prompt
+            llm.n_tokens = n
+            tokens = (llama_cpp.llama_token * n)(*held[:n])
+            started = time.perf_counter()
+            try:
+                with store.saving(key, model_identity(self.model_path, self._n_ctx)) as tmp:
+                    if not llama_cpp.llama_state_save_file(llm.ctx, str(tmp).encode(), tokens, ctypes.c_size_t(n)):
+                        raise OSError(f"llama.cpp could not write {tmp}")
+            except OSError as exc:
+                LOG.warning("could not save the KV state of %s: %s", key, exc)
+                return 0
+            LOG.info("saved %d tokens of %s in %.3f s", n, key, time.perf_counter() - started)
+            return n
+
+    def restore_state(self, key: str, messages: list[Message]) -> int:
+        """Load the saved state of ``key`` if it fits this model and ``messages``.
+
+        The state store checks the model file, context size and the file's integrity; here the
+        saved tokens are compared with ``messages`` rendered by the chat template, and only their
+        common prefix is kept (the next reply processes the rest as usual). Loads the model.
+
+        Returns the number of prompt tokens restored (0: nothing usable; the prompt will be
+        processed normally).
+
+        Raises:
+            ModelLoadError: the model cannot be loaded.
+        """
+        store = self.state_store
+        if store is None or not store.enabled:
+            return 0
+        self.load()
+        import ctypes
+        import llama_cpp
+
+        with self._run_lock:
+            path = store.find(key, model_identity(self.model_path, self._n_ctx))
+            if path is None:
+                return 0
+            llm = self._llm
+            expected = self._prompt_tokens(messages)
+            started = time.perf_counter()
+            buffer = (llama_cpp.llama_token * self._n_ctx)()
+            count = ctypes.c_size_t(0)
+            ok = llama_cpp.llama_state_load_file(
+                llm.ctx, str(path).encode(), buffer, ctypes.c_size_t(self._n_ctx), ctypes.byref(count)
+            )
+            if not ok:
+                llm.reset()
+                llm._ctx.kv_cache_clear()
+                store.discard(key, f"llama.cpp refused it ({logs.first_native_error or 'see log'})")
+                return 0
+            saved = buffer[: count.value]
+            common = _common_prefix(saved, expected)
+            llm.input_ids[:common] = saved[:common]
+            llm.n_tokens = common
+            llm._requires_eval = True  # llama-cpp-python: logits must come from a fresh decode
+            llm._ctx.kv_cache_seq_rm(-1, common, -1)
+            LOG.info(
+                "restored KV state %s: %d of %d saved tokens match the %d-token prompt (%.3f s)",
+                key, common, len(saved), len(expected), time.perf_counter() - started,
+            )
+            return common
 
     def close(self) -> None:
         """Free the model. Waits for a reply that is still generating (set its cancel event first

@@ -38,6 +38,11 @@ def history_db_path() -> Path:
     return data_dir() / "history.sqlite3"
 
 
+def kv_state_dir() -> Path:
+    """Saved KV caches of chats (a cache: safe to delete), under the user cache dir."""
+    return platformdirs.user_cache_path(APP_NAME) / "kv-states"
+
+
 def log_file() -> Path:
     """hearth's log file (llama.cpp's log goes here too), under the user log dir."""
     return _ensure(platformdirs.user_log_path(APP_NAME)) / "hearth.log"

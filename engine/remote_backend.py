@@ -178,6 +178,14 @@ class RemoteBackend:
         event.finish_reason = finish  # type: ignore[assignment]
         yield event
 
+    def save_state(self, key: str, messages: list[Message]) -> int:
+        """Nothing to save: the server keeps (or drops) its own cache."""
+        return 0
+
+    def restore_state(self, key: str, messages: list[Message]) -> int:
+        """Nothing to restore: the server keeps (or drops) its own cache."""
+        return 0
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:

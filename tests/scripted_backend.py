@@ -42,5 +42,11 @@ class ScriptedBackend:
                          ttft_s=0.05, elapsed_s=0.05 + 0.01 * len(words),
                          finish_reason="cancelled" if cancel.is_set() else "stop")
 
+    def save_state(self, key: str, messages: list[Message]) -> int:
+        return 0
+
+    def restore_state(self, key: str, messages: list[Message]) -> int:
+        return 0
+
     def close(self) -> None:
         pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,36 @@ async def test_chat_is_in_history_after_restart(gguf_path: Path) -> None:
         await ask(pilot, "And of Italy?")
         await wait_until(pilot, lambda: len(screen.query(ReplyView)) == 2 and not screen.streaming)
         assert screen.query(ReplyView).last().text
+
+
+async def test_reopened_chat_after_restart_does_not_reprocess_its_history(gguf_path: Path, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    app = make_app(gguf_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "Tell me three facts about lighthouses, one sentence each.")
+        await wait_until(pilot, lambda: chat(app).query(ReplyView) and not chat(app).streaming)
+    # leaving the app saved the chat's KV cache
+    assert (paths.kv_state_dir() / "chat-1.kv").exists()
+    assert "saved KV state chat-1" in caplog.text
+
+    again = make_app(gguf_path)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(again.screen, ChatsScreen))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "restored KV state chat-1" in caplog.text)
+        restored = int(re.search(r"restored KV state chat-1: (\d+) of", caplog.text)[1])
+        assert restored > 60
+        screen = chat(again)
+        await ask(pilot, "Which one is the most famous?")
+        await wait_until(pilot, lambda: len(screen.query(ReplyView)) == 2 and not screen.streaming)
+        assert screen.query(ReplyView).last().text
+        line = re.findall(r"reply \w+: prompt (\d+) tokens \((\d+) evaluated\)", caplog.text)[-1]
+        prompt_tokens, evaluated = int(line[0]), int(line[1])
+        assert evaluated <= prompt_tokens - restored + 1 and evaluated < 30
+        # a new chat saves this one's (longer) state before leaving it
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: caplog.text.count("saved KV state chat-1") == 2)
 
 
 async def test_message_sent_while_loading_is_answered_after(gguf_path: Path) -> None:

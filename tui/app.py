@@ -82,5 +82,9 @@ class HearthApp(App):
 
     def on_unmount(self) -> None:
         if self.backend is not None:
+            try:
+                self.session.save_state()  # the next start reopens this chat without reprocessing
+            except Exception as error:  # noqa: BLE001 - never lose the exit over a cache file
+                self.log_exception(error)
             self.backend.close()
         self.store.close()

@@ -108,6 +108,8 @@ class ChatScreen(Screen):
         old, self.app.backend = self.app.backend, backend
         self.app.session.backend = backend
         if old is not None:
+            if snapshot := self.app.session.state_snapshot():
+                old.save_state(*snapshot)
             old.close()
         self.query_one(StatusBar).set_model(backend.describe(), "loading…")
         self.load_model()
@@ -225,6 +227,7 @@ class ChatScreen(Screen):
         if self.streaming:
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
+        self.swap_kv_state(self.app.session.state_snapshot())
         self.app.session.new()
         await self.query_one("#conversation").remove_children()
         self.query_one(PromptInput).focus()
@@ -243,7 +246,9 @@ class ChatScreen(Screen):
             if session.chat_id is not None and self.app.store.get_chat(session.chat_id) is None:
                 await self.action_new_chat()  # the open chat was deleted
             return
+        left = session.state_snapshot()
         session.open(chat_id)
+        self.swap_kv_state(left)
         conversation = self.query_one("#conversation", VerticalScroll)
         await conversation.remove_children()
         widgets = [
@@ -254,6 +259,21 @@ class ChatScreen(Screen):
         await conversation.mount_all(widgets)
         conversation.anchor()
         self.query_one(PromptInput).focus()
+
+    @work(thread=True, group="state", exit_on_error=False)
+    def swap_kv_state(self, left: tuple | None) -> None:
+        """Save the KV cache of the chat just left and restore the one just opened (if saved
+        earlier, even before a restart), so its next reply does not process the history again.
+        A failure here costs only speed: it is logged, never shown as an error."""
+        backend = self.app.backend
+        if backend is None:
+            return
+        try:
+            if left is not None:
+                backend.save_state(*left)
+            self.app.session.restore_state()
+        except Exception as error:  # noqa: BLE001 - an optimisation must not break the chat
+            self.app.log_exception(error)
 
     # -- clipboard ----------------------------------------------------------------------------
 
