@@ -95,7 +95,7 @@ def raw_llama(model: Path, n_ctx: int) -> tuple[dict, dict]:
 def hearth_tui(model: Path, n_ctx: int, idle_seconds: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
-        for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
             env[name] = f"{tmp}/{name.lower()}"
         argv = [str(Path(sys.executable).with_name("hearth")), "--model", str(model),
                 "--temperature", "0", "--seed", str(SEED), "--threads", str(THREADS),

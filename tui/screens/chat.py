@@ -35,7 +35,7 @@ class ChatScreen(Screen):
 
     DEFAULT_CSS = """
     ChatScreen { layout: vertical; }
-    #conversation { height: 1fr; padding: 0 1; scrollbar-size-vertical: 1; }
+    #conversation { height: 1fr; padding: 0; scrollbar-size-vertical: 1; }
     #prompt { margin: 0 1; border-top: solid $primary 50%; }
     """
 

@@ -53,6 +53,7 @@ class UserMessage(Static):
         margin: 1 0 0 0;
         padding: 0 1;
         border-left: thick $secondary;
+        background: $boost;
         color: $foreground;
     }
     """
@@ -69,12 +70,13 @@ class ReplyView(Vertical):
     ReplyView {
         height: auto;
         margin: 1 0 0 0;
-        padding: 0 1;
-        border-left: thick $primary;
     }
-    ReplyView:focus-within { border-left: thick $accent; }
     ReplyView > ReplyMarkdown { margin: 0; padding: 0; background: transparent; }
-    ReplyView > .reply-status { color: $warning; height: auto; }
+    /* Reply text spans the line with its padding inside the text widget: one region per
+       terminal line, so a streaming frame writes few escape sequences (issue: cheap to watch). */
+    ReplyMarkdown > MarkdownBlock { padding: 0 1 0 2; }
+    ReplyMarkdown > CodeBlock { padding: 0; margin: 1 1 1 2; }
+    ReplyView > .reply-status { color: $warning; height: auto; padding: 0 1 0 2; }
     ReplyView > .reply-status.-hidden { display: none; }
     """
 
