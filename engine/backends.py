@@ -32,4 +32,4 @@ def make_backend(settings: Settings, endpoint: str | None = None):
     m = settings.model
     store = KVStateStore(paths.kv_state_dir(), m.state_cache_mib * 2**20)
     return LlamaBackend(path, n_ctx=m.n_ctx, n_threads=m.n_threads, n_batch=m.n_batch, seed=m.seed,
-                        state_store=store)
+                        state_store=store, check_fit=m.check_fit)

@@ -44,6 +44,10 @@ class ModelSettings:
     seed: int = 0xFFFFFFFF
     """Sampling seed; 4294967295 (llama.cpp's LLAMA_DEFAULT_SEED) picks a random seed."""
 
+    check_fit: bool = True
+    """Refuse to load a model whose memory estimate (weights + KV cache + compute + overhead) is
+    over what this machine can give (MemAvailable, or a cgroup's memory.max, minus a margin)."""
+
     state_cache_mib: int = 512
     """Disk space (MiB) for chats' saved KV caches, so a reopened chat answers without processing
     its history again; the least recently saved are deleted first. 0 disables saving."""

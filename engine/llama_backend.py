@@ -23,6 +23,7 @@ from engine.backend import GenerationParams, Message, ModelInfo, TokenEvent
 from engine.errors import BackendError, ContextOverflowError, ModelLoadError
 from engine.gguf_info import check_gguf_file, quantization_name
 from engine.kv_state import KVStateStore, model_identity
+from engine.memory import MemoryBudget, check_fits, mib
 from engine import logs
 
 LOG = logging.getLogger("hearth.engine")
@@ -64,11 +65,14 @@ class LlamaBackend:
         n_batch: prompt-processing batch, tokens.
         seed: sampling seed (4294967295: random).
         state_store: where chats' KV states are saved and restored; ``None``: never.
+        check_fit: refuse to load a model whose memory estimate is over the budget.
+        memory_budget: the budget for that check; ``None``: this machine's, at load time.
     """
 
     def __init__(
         self, model_path: Path, n_ctx: int = 4096, n_threads: int = 0, n_batch: int = 512,
         seed: int = 0xFFFFFFFF, state_store: KVStateStore | None = None,
+        check_fit: bool = True, memory_budget: MemoryBudget | None = None,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
         self._n_ctx = n_ctx
@@ -76,6 +80,8 @@ class LlamaBackend:
         self.n_batch = n_batch
         self.seed = seed
         self.state_store = state_store
+        self.check_fit = check_fit
+        self.memory_budget = memory_budget
         self._llm: Any = None
         self._formatter: Any = None
         self._vocab: Any = None
@@ -100,12 +106,16 @@ class LlamaBackend:
         """Load the model (once; concurrent callers wait for the first).
 
         Raises:
-            ModelLoadError: missing file, not GGUF, truncated or otherwise refused by llama.cpp.
+            ModelLoadError: missing file, not GGUF, too large for the memory budget, truncated or
+                otherwise refused by llama.cpp.
         """
         with self._load_lock:
             if self._info is not None:
                 return self._info
             check_gguf_file(self.model_path)
+            if self.check_fit:  # never an OOM kill: refuse with the figures instead
+                estimate = check_fits(self.model_path, self._n_ctx, self.memory_budget)
+                LOG.info("memory estimate %s at n_ctx %d", mib(estimate.total), self._n_ctx)
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

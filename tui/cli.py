@@ -51,8 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="+", help="the question")
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
-    models = commands.add_parser("models", parents=[common], help="list models")
-    models.add_argument("action", choices=["list"])
+    models = commands.add_parser("models", parents=[common], help="list models, show what one needs")
+    models.add_argument("action", choices=["list", "info"],
+                        help="list: local models and whether each fits; info PATH: metadata and memory estimate")
+    models.add_argument("target", nargs="?", help="info: the GGUF file")
+    models.add_argument("--ctx", type=int, metavar="TOKENS", help="context size to plan for (default: n_ctx)")
+    models.add_argument("--ram", metavar="SIZE", help="plan for this much memory (4G, 512M) instead of what is free")
     models.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -91,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(args)
         endpoint = getattr(args, "endpoint", None)
         if args.command == "models":
-            return run_models_list(settings, endpoint, args.json)
+            from tui.models_cli import run_models
+
+            return run_models(args, settings, endpoint)
         if args.command == "ask":
             from tui.ask import run_ask
 
@@ -125,27 +131,6 @@ def backend_with_fallback(settings: Settings, endpoint: str | None, warn) -> obj
             warn(f"{error.message}; using the local model instead")
             return local
     return backend
-
-
-def run_models_list(settings: Settings, endpoint: str | None, as_json: bool) -> int:
-    """Models on the endpoint's server (``/v1/models``), or the local GGUF files."""
-    import json
-
-    if endpoint:
-        names = make_backend(settings, endpoint).list_models()
-        rows = [{"name": name, "endpoint": endpoint} for name in names]
-    else:
-        from engine.models import local_models
-
-        rows = [{"name": p.name, "path": str(p), "size_bytes": p.stat().st_size}
-                for p in local_models(paths.models_dir())]
-    if as_json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            size = f"  {row['size_bytes'] / 2**20:8.1f} MiB" if "size_bytes" in row else ""
-            print(f"{row['name']}{size}")
-    return 0
 
 
 def run_tui(settings: Settings, endpoint: str | None = None) -> int:

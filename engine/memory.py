@@ -1,0 +1,261 @@
+"""How much RAM a GGUF needs at a context size, and how much this machine can give.
+
+The estimate is of the resident set (RSS) of a process that has loaded the model with llama.cpp
+(llama-cpp-python, mmap on, flash attention off, f16 KV cache, n_ubatch 512) and filled the
+context. Parts, in bytes:
+
+- ``weights``: the tensors' bytes in the file (mapped, all touched while running), plus a second
+  copy of every tensor llama.cpp repacks into an interleaved layout for its CPU kernels (the
+  repacked copy is anonymous memory; the mapped original stays resident after being read).
+  Repacked types: ``ggml_repack_get_optimal_repack_type`` in ggml-cpu/repack.cpp; measured here on
+  x86-64 AVX2: Q4_0 repacked, Q4_1/Q8_0/Q3_K not. token_embd is read by GET_ROWS and never repacked.
+- ``kv_cache``: n_layer x n_ctx_padded x (n_embd_k_gqa + n_embd_v_gqa) x 2 bytes (f16 K and V),
+  n_ctx padded up to a multiple of 256 as llama.cpp pads it (llama_kv_cache, "cells").
+- ``compute``: what llama.cpp's compute buffer and the CPU work buffer actually touch:
+  attention scratch with flash attention off, n_ctx_padded x n_ubatch x (n_head x (4 + 2) + 4)
+  (KQ in f32, its f16 copy for KQ·V in the work buffer, the f32 KQ mask); FFN intermediates,
+  4 bytes x n_ubatch x 4 x n_ff; and one row of logits, 4 x n_vocab. llama.cpp *reserves*
+  4 x n_vocab x n_ubatch for logits (the "compute buffer size" it logs), but in chat it computes
+  one row per decode, so the rest of that reservation is never touched and costs no RAM.
+- ``overhead``: the process (Python, llama-cpp-python, numpy: 40 MiB measured) and the tokenizer
+  tables, 390 bytes per vocabulary entry (18.4 MiB measured for SmolLM2's 49,152).
+
+Measured against peak RSS (``bench/rss_probe.py``) on SmolLM2-135M Q8_0, Q4_1, Q4_0 and Q2_K at
+n_ctx 1024, 4096 and 8192: within 1% (``bench/estimate_accuracy.py``; README has the table).
+hearth's own UI adds ~25 MiB on top (bench/cheap_to_watch.py), covered by :data:`SAFETY_MARGIN`.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+MIB = 2**20
+KV_PAD = 256
+"""llama.cpp pads the KV cache to a multiple of 256 cells (measured: n_ctx 1000 -> 1024 cells)."""
+N_UBATCH = 512
+"""llama.cpp's default physical batch (n_ubatch); hearth does not change it."""
+PROCESS_BASE = 40 * MIB
+"""RSS of Python 3.11 with llama_cpp (and numpy) imported, before a model: measured 39.9-40.1 MiB."""
+TOKENIZER_BYTES_PER_TOKEN = 390
+"""Tokenizer tables per vocabulary entry: a vocab_only load of SmolLM2 (49,152 tokens) adds 18.4 MiB."""
+SAFETY_MARGIN = 0.10
+"""Share of the available memory kept free: hearth's UI (~25 MiB), page cache for the rest of the
+system, and the estimate's own error."""
+MIN_MARGIN = 128 * MIB
+"""The margin is at least this much, for machines with little RAM."""
+
+REPACKED_TYPES = {
+    "x86_64": {"Q4_0", "Q4_K", "Q2_K", "IQ4_NL"},
+    "aarch64": {"Q4_0", "Q4_K", "IQ4_NL", "Q8_0"},
+}
+"""Tensor types llama.cpp's CPU backend repacks, per machine (ggml-cpu/repack.cpp)."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The numbers the estimate needs, from GGUF metadata (``{arch}.block_count`` ...) or the catalog."""
+
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_head_kv: int
+    head_dim_k: int
+    head_dim_v: int
+    n_ff: int
+    n_vocab: int
+    n_ctx_train: int
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes of RAM, by part; ``approximate`` when some metadata was missing and defaults were used."""
+
+    weights: int
+    kv_cache: int
+    compute: int
+    overhead: int
+    n_ctx: int
+    approximate: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.compute + self.overhead
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "total": self.total}
+
+
+def padded_ctx(n_ctx: int) -> int:
+    """KV cells llama.cpp allocates for ``n_ctx`` tokens."""
+    return math.ceil(n_ctx / KV_PAD) * KV_PAD
+
+
+def estimate(
+    arch: Architecture, n_ctx: int, tensor_bytes: int, repacked_bytes: int = 0, approximate: bool = False
+) -> MemoryEstimate:
+    """The RAM estimate (see the module docstring for each part and its source).
+
+    Args:
+        arch: model dimensions.
+        n_ctx: context window, tokens.
+        tensor_bytes: bytes of all tensors in the GGUF.
+        repacked_bytes: bytes of the tensors llama.cpp repacks on this machine (counted twice).
+    """
+    cells = padded_ctx(n_ctx)
+    kv = arch.n_layer * cells * (arch.n_head_kv * (arch.head_dim_k + arch.head_dim_v)) * 2
+    scratch = cells * N_UBATCH * (arch.n_head * (4 + 2) + 4)
+    ffn = 4 * N_UBATCH * 4 * arch.n_ff
+    compute = scratch + ffn + 4 * arch.n_vocab
+    overhead = PROCESS_BASE + TOKENIZER_BYTES_PER_TOKEN * arch.n_vocab
+    return MemoryEstimate(tensor_bytes + repacked_bytes, kv, compute, overhead, n_ctx, approximate)
+
+
+def repacked_types(machine: str | None = None) -> set[str]:
+    """Tensor types repacked on ``machine`` (``platform.machine()`` by default)."""
+    machine = machine or platform.machine()
+    return REPACKED_TYPES.get({"amd64": "x86_64", "arm64": "aarch64"}.get(machine.lower(), machine), set())
+
+
+def file_estimator(path: Path):
+    """``n_ctx -> MemoryEstimate`` for a local GGUF, from its header (read once; weights are not
+    loaded).
+
+    Raises:
+        ModelLoadError: not a readable GGUF.
+    """
+    from engine.gguf_meta import read_gguf
+
+    meta = read_gguf(path)
+    repack = repacked_types()
+    repacked = sum(size for name, kind, size in meta.tensors if kind in repack and name != "token_embd.weight")
+    return lambda n_ctx: estimate(meta.arch, n_ctx, meta.tensor_bytes, repacked, meta.approximate)
+
+
+def estimate_file(path: Path, n_ctx: int) -> MemoryEstimate:
+    """The estimate for a local GGUF at ``n_ctx`` tokens (see :func:`file_estimator`).
+
+    Raises:
+        ModelLoadError: not a readable GGUF.
+    """
+    return file_estimator(path)(n_ctx)
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """What the machine can give a model, bytes. ``source`` says where the figure came from."""
+
+    available: int
+    margin: int
+    source: str
+
+    @property
+    def usable(self) -> int:
+        return max(self.available - self.margin, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "usable": self.usable}
+
+
+def _cgroup_room(root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")) -> int | None:
+    """Bytes left under the tightest cgroup v2 ``memory.max`` on this process's path (the limit
+    minus ``memory.current``); ``None`` when no limit is set (or not cgroup v2)."""
+    try:
+        line = next(l for l in proc_cgroup.read_text().splitlines() if l.startswith("0::"))
+    except (OSError, StopIteration):
+        return None
+    relative = Path(line[3:].strip().lstrip("/"))
+    rooms = []
+    for depth in range(len(relative.parts), -1, -1):
+        directory = root.joinpath(*relative.parts[:depth])
+        try:
+            limit = (directory / "memory.max").read_text().strip()
+            current = int((directory / "memory.current").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit != "max":
+            rooms.append(int(limit) - current)
+    return min(rooms) if rooms else None
+
+
+def memory_budget(ram: int | None = None) -> MemoryBudget:
+    """Memory a model may use: MemAvailable (psutil), capped by a cgroup v2 ``memory.max``; swap
+    and zram are not counted (weights do not compress, and a swapped model is unusable). A margin
+    of :data:`SAFETY_MARGIN` (at least :data:`MIN_MARGIN`) is kept free.
+
+    Args:
+        ram: bytes to plan for instead (``--ram``): the margin is still kept.
+    """
+    if ram is not None:
+        available, source = ram, "--ram"
+    else:
+        import psutil
+
+        available, source = psutil.virtual_memory().available, "MemAvailable"
+        room = _cgroup_room()
+        if room is not None and room < available:
+            available, source = max(room, 0), "cgroup memory.max"
+    margin = max(int(available * SAFETY_MARGIN), MIN_MARGIN)
+    return MemoryBudget(available, margin, source)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``4G``, ``3.5GiB``, ``512M`` (binary units, as RAM is sold and reported).
+
+    Raises:
+        ConfigError: not a size, or under 1 MiB (a unit was surely left out).
+    """
+    import humanfriendly
+
+    from engine.errors import ConfigError
+
+    try:
+        size = int(humanfriendly.parse_size(text, binary=True))
+    except humanfriendly.InvalidSize:
+        raise ConfigError(f"{text!r} is not a size (examples: 4G, 3.5GiB, 512M)") from None
+    if size < MIB:  # "4" parses as 4 bytes: surely 4G was meant
+        raise ConfigError(f"{text!r} is {size} bytes, not a size of RAM (examples: 4G, 3.5GiB, 512M)")
+    return size
+
+
+def mib(n: int) -> str:
+    """``n`` bytes as ``123.4 MiB``."""
+    return f"{n / MIB:.1f} MiB"
+
+
+def largest_fitting_ctx(fits, n_ctx: int, floor: int = 2048) -> int | None:
+    """The largest context, halving from ``n_ctx`` down to ``floor``, for which ``fits(n)``; else None."""
+    n = n_ctx
+    while n >= floor:
+        if fits(n):
+            return n
+        n //= 2
+    return None
+
+
+def check_fits(path: Path, n_ctx: int, budget: MemoryBudget | None = None) -> MemoryEstimate:
+    """Refuse, before loading, a model whose estimate is over the budget.
+
+    Raises:
+        ModelLoadError: the model does not fit; the message gives the estimate, the budget and
+            a smaller context that would fit, if any.
+    """
+    from engine.errors import ModelLoadError
+
+    budget = budget or memory_budget()
+    at = file_estimator(path)
+    result = at(n_ctx)
+    if result.total <= budget.usable:
+        return result
+    smaller = largest_fitting_ctx(lambda n: at(n).total <= budget.usable, n_ctx // 2)
+    hint = (f"n_ctx {smaller} would fit (--n-ctx {smaller})" if smaller
+            else "choose a smaller model or quantization")
+    raise ModelLoadError(
+        f"{path.name} needs about {mib(result.total)} at n_ctx {n_ctx} (weights {mib(result.weights)}, "
+        f"KV cache {mib(result.kv_cache)}, compute {mib(result.compute)}), but this machine can give "
+        f"{mib(budget.usable)} ({budget.source} {mib(budget.available)} minus a {mib(budget.margin)} "
+        f"margin): {hint}"
+    )

@@ -1,0 +1,129 @@
+"""The memory estimate against real peak RSS, the budget, and refusing a model that does not fit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.quants import quantized
+from engine.errors import ConfigError, ModelLoadError
+from engine.llama_backend import LlamaBackend
+from engine.memory import MemoryBudget, _cgroup_room, estimate_file, memory_budget, parse_size
+from tui.cli import main
+
+MIB = 2**20
+
+
+@pytest.fixture(scope="module")
+def quants(gguf_path: Path) -> dict[str, Path]:
+    """The starter Q4_1 and three quantizations made from it with llama.cpp's quantizer."""
+    return {"Q4_1": gguf_path, **{q: quantized(gguf_path, q) for q in ("Q8_0", "Q4_0", "Q2_K")}}
+
+
+def measured_peak_rss(model: Path, n_ctx: int) -> int:
+    """Peak RSS of a fresh process that loads ``model`` and fills ``n_ctx`` (bench/rss_probe.py)."""
+    out = subprocess.run([sys.executable, "-m", "bench.rss_probe", str(model), str(n_ctx)],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    line = next(l for l in out.stdout.splitlines() if l.startswith("{"))
+    return json.loads(line)["peak_rss"]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("quant", ["Q8_0", "Q4_0", "Q2_K"])
+@pytest.mark.parametrize("n_ctx", [1024, 2048, 4096])
+def test_estimate_is_within_10_percent_of_measured_peak_rss(quants, quant: str, n_ctx: int) -> None:
+    predicted = estimate_file(quants[quant], n_ctx)
+    measured = measured_peak_rss(quants[quant], n_ctx)
+    assert not predicted.approximate
+    assert abs(predicted.total / measured - 1) <= 0.10, (
+        f"{quant} n_ctx {n_ctx}: predicted {predicted.total / MIB:.1f} MiB, measured {measured / MIB:.1f} MiB")
+
+
+def test_estimate_parts_grow_as_they_should(quants) -> None:
+    small, large = estimate_file(quants["Q8_0"], 1024), estimate_file(quants["Q8_0"], 4096)
+    assert large.weights == small.weights and large.overhead == small.overhead
+    assert large.kv_cache == 4 * small.kv_cache  # KV cache is linear in n_ctx
+    assert estimate_file(quants["Q8_0"], 1000).kv_cache == small.kv_cache  # padded to 256 cells
+    assert estimate_file(quants["Q2_K"], 1024).weights < small.weights
+
+
+def test_missing_metadata_marks_the_estimate_approximate(tmp_path: Path) -> None:
+    import gguf
+
+    path = tmp_path / "bare.gguf"
+    writer = gguf.GGUFWriter(path, "llama")  # architecture only: no block_count, no head counts
+    writer.add_tensor("output.weight", np.zeros((64, 64), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    estimate = estimate_file(path, 2048)
+    assert estimate.approximate and estimate.weights == 64 * 64 * 4
+
+
+def test_cgroup_memory_max_caps_the_budget(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    leaf = root / "user.slice" / "hearth.scope"
+    leaf.mkdir(parents=True)
+    (root / "user.slice" / "memory.max").write_text("max\n")
+    (root / "user.slice" / "memory.current").write_text("100\n")
+    (leaf / "memory.max").write_text(f"{1024 * MIB}\n")
+    (leaf / "memory.current").write_text(f"{200 * MIB}\n")
+    proc = tmp_path / "cgroup-of-self"
+    proc.write_text("0::/user.slice/hearth.scope\n")
+    assert _cgroup_room(root, proc) == 824 * MIB
+    (leaf / "memory.max").write_text("max\n")
+    assert _cgroup_room(root, proc) is None
+
+
+def test_ram_override_keeps_a_margin() -> None:
+    budget = memory_budget(parse_size("4G"))
+    assert budget.available == 4 * 1024 * MIB and budget.source == "--ram"
+    assert budget.usable == budget.available - int(budget.available * 0.10)
+    assert memory_budget(parse_size("512M")).usable == 384 * MIB  # at least 128 MiB kept
+    for text in ("lots", "4Q", "4", "4 bananas"):
+        with pytest.raises(ConfigError, match="not a size"):
+            parse_size(text)
+
+
+def test_model_too_large_is_refused_before_loading(gguf_path: Path) -> None:
+    budget = MemoryBudget(available=400 * MIB, margin=128 * MIB, source="test")
+    backend = LlamaBackend(gguf_path, n_ctx=8192, memory_budget=budget)
+    with pytest.raises(ModelLoadError) as caught:
+        backend.load()
+    message = caught.value.message
+    assert "needs about 574.6 MiB at n_ctx 8192" in message and "can give 272.0 MiB" in message
+    assert "n_ctx 2048 would fit" in message
+    assert not backend.loaded
+
+
+def test_models_info_json_gives_the_estimate_parts_and_budget(gguf_path: Path, capsys) -> None:
+    assert main(["models", "info", str(gguf_path), "--ctx", "2048", "--ram", "1G", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    parts = record["estimate"]
+    assert set(parts) >= {"weights", "kv_cache", "compute", "overhead", "total"}
+    assert parts["total"] == sum(parts[k] for k in ("weights", "kv_cache", "compute", "overhead"))
+    assert record["budget"]["available"] == 1024 * MIB and record["fits"] is True
+    assert record["quantization"] == "Q4_1" and record["n_layer"] == 30
+
+
+def test_models_info_text_says_when_it_does_not_fit(gguf_path: Path, capsys) -> None:
+    assert main(["models", "info", str(gguf_path), "--ctx", "8192", "--ram", "300M"]) == 0
+    out = capsys.readouterr().out
+    assert "does NOT fit" in out and "kv_cache" in out
+
+
+def test_models_info_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF" + b"\x00" * 10)
+    assert main(["models", "info", str(junk)]) == 1
+    assert main(["models", "info", str(tmp_path / "none.gguf")]) == 1
+    assert main(["models", "info", "--ram", "lots"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("hearth: ") for line in err)
+    assert "Traceback" not in "".join(err)
