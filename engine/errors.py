@@ -47,3 +47,15 @@ class BackendError(HearthError):
     """Generation failed inside a backend (engine error, server error)."""
 
     title = "Backend error"
+
+
+class FetchError(HearthError):
+    """A model download failed: hub unreachable, no such file, disk space, interrupted, checksum."""
+
+    title = "Download error"
+
+
+class FetchCancelled(FetchError):
+    """The user stopped a download; its partial file is kept for resuming."""
+
+    title = "Download stopped"

@@ -6,7 +6,8 @@ context. Parts, in bytes:
 
 - ``weights``: the tensors' bytes in the file (mapped, all touched while running), plus a second
   copy of every tensor llama.cpp repacks into an interleaved layout for its CPU kernels (the
-  repacked copy is anonymous memory; the mapped original stays resident after being read).
+  repacked copy is anonymous memory; the mapped original stays resident after being read, but as
+  clean page cache the kernel can drop: ``reclaimable``, left out of what must fit).
   Repacked types: ``ggml_repack_get_optimal_repack_type`` in ggml-cpu/repack.cpp; measured here on
   x86-64 AVX2: Q4_0 repacked, Q4_1/Q8_0/Q3_K not. token_embd is read by GET_ROWS and never repacked.
 - ``kv_cache``: n_layer x n_ctx_padded x (n_embd_k_gqa + n_embd_v_gqa) x 2 bytes (f16 K and V),
@@ -72,7 +73,13 @@ class Architecture:
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Bytes of RAM, by part; ``approximate`` when some metadata was missing and defaults were used."""
+    """Bytes of RAM, by part; ``approximate`` when some metadata (or the file size) was missing
+    and defaults were used.
+
+    ``total`` is the expected resident set (what ``ps`` shows). ``reclaimable`` is the part of
+    ``weights`` that is mapped file pages of repacked tensors: resident, but clean page cache the
+    kernel drops under memory pressure, so ``needed`` (``total - reclaimable``) is what must fit.
+    """
 
     weights: int
     kv_cache: int
@@ -80,13 +87,18 @@ class MemoryEstimate:
     overhead: int
     n_ctx: int
     approximate: bool = False
+    reclaimable: int = 0
 
     @property
     def total(self) -> int:
         return self.weights + self.kv_cache + self.compute + self.overhead
 
+    @property
+    def needed(self) -> int:
+        return self.total - self.reclaimable
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "total": self.total}
+        return {**asdict(self), "total": self.total, "needed": self.needed}
 
 
 def padded_ctx(n_ctx: int) -> int:
@@ -111,7 +123,8 @@ def estimate(
     ffn = 4 * N_UBATCH * 4 * arch.n_ff
     compute = scratch + ffn + 4 * arch.n_vocab
     overhead = PROCESS_BASE + TOKENIZER_BYTES_PER_TOKEN * arch.n_vocab
-    return MemoryEstimate(tensor_bytes + repacked_bytes, kv, compute, overhead, n_ctx, approximate)
+    return MemoryEstimate(tensor_bytes + repacked_bytes, kv, compute, overhead, n_ctx, approximate,
+                          reclaimable=repacked_bytes)
 
 
 def repacked_types(machine: str | None = None) -> set[str]:
@@ -248,13 +261,13 @@ def check_fits(path: Path, n_ctx: int, budget: MemoryBudget | None = None) -> Me
     budget = budget or memory_budget()
     at = file_estimator(path)
     result = at(n_ctx)
-    if result.total <= budget.usable:
+    if result.needed <= budget.usable:
         return result
-    smaller = largest_fitting_ctx(lambda n: at(n).total <= budget.usable, n_ctx // 2)
+    smaller = largest_fitting_ctx(lambda n: at(n).needed <= budget.usable, n_ctx // 2)
     hint = (f"n_ctx {smaller} would fit (--n-ctx {smaller})" if smaller
             else "choose a smaller model or quantization")
     raise ModelLoadError(
-        f"{path.name} needs about {mib(result.total)} at n_ctx {n_ctx} (weights {mib(result.weights)}, "
+        f"{path.name} needs about {mib(result.needed)} at n_ctx {n_ctx} (weights {mib(result.weights - result.reclaimable)}, "
         f"KV cache {mib(result.kv_cache)}, compute {mib(result.compute)}), but this machine can give "
         f"{mib(budget.usable)} ({budget.source} {mib(budget.available)} minus a {mib(budget.margin)} "
         f"margin): {hint}"

@@ -104,10 +104,8 @@ class ChatSession:
         Raises:
             ModelLoadError: the model cannot be loaded.
         """
-        key = self.state_key
-        if key is None or not self.messages:
-            return 0
-        return self.backend.restore_state(key, self._with_system(self.messages))
+        snapshot = self.state_snapshot()
+        return self.backend.restore_state(*snapshot) if snapshot else 0
 
     def new(self) -> None:
         """Start over; the chat row is created with the first prompt."""

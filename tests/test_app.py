@@ -125,6 +125,12 @@ async def test_reopened_chat_after_restart_does_not_reprocess_its_history(gguf_p
         # a new chat saves this one's (longer) state before leaving it
         await pilot.press("ctrl+n")
         await wait_until(pilot, lambda: caplog.text.count("saved KV state chat-1") == 2)
+        # deleting the chat deletes its saved state (it holds the conversation's tokens)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(again.screen, ChatsScreen))
+        await pilot.press("d")
+        await wait_until(pilot, lambda: not again.store.list_chats())
+        assert not (paths.kv_state_dir() / "chat-1.kv").exists()
 
 
 async def test_message_sent_while_loading_is_answered_after(gguf_path: Path) -> None:

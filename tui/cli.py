@@ -52,9 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
     models = commands.add_parser("models", parents=[common], help="list models, show what one needs")
-    models.add_argument("action", choices=["list", "info"],
-                        help="list: local models and whether each fits; info PATH: metadata and memory estimate")
-    models.add_argument("target", nargs="?", help="info: the GGUF file")
+    models.add_argument("action", choices=["list", "recommend", "pull", "import", "rm", "info"],
+                        help="list: local models and whether each fits; recommend [FAMILY]: the pick "
+                             "and why; pull FAMILY[:QUANT]; import PATH; rm NAME; info PATH: "
+                             "metadata and memory estimate")
+    models.add_argument("target", nargs="?", help="the family, file or name the action needs")
     models.add_argument("--ctx", type=int, metavar="TOKENS", help="context size to plan for (default: n_ctx)")
     models.add_argument("--ram", metavar="SIZE", help="plan for this much memory (4G, 512M) instead of what is free")
     models.add_argument("--json", action="store_true", help="machine-readable output")

@@ -9,7 +9,7 @@ from pathlib import Path
 from engine import paths
 from engine.backends import make_backend
 from engine.config import Settings
-from engine.errors import ConfigError
+from engine.errors import ConfigError, FetchError, ModelLoadError
 from engine.memory import MemoryBudget, file_estimator, memory_budget, mib, parse_size
 
 
@@ -21,10 +21,26 @@ def run_models(args: argparse.Namespace, settings: Settings, endpoint: str | Non
     """
     budget = memory_budget(parse_size(args.ram) if args.ram else None)
     n_ctx = args.ctx or settings.model.n_ctx
+    needs_target = {"info": "the GGUF file: hearth models info PATH",
+                    "pull": "a family from the catalog: hearth models pull Qwen2.5-1.5B-Instruct[:Q4_K_M]",
+                    "import": "the GGUF file: hearth models import PATH",
+                    "rm": "the model's file name: hearth models rm NAME.gguf"}
+    if args.action in needs_target and not args.target:
+        raise ConfigError(f"hearth models {args.action} needs {needs_target[args.action]}")
     if args.action == "info":
-        if not args.target:
-            raise ConfigError("hearth models info needs the GGUF file: hearth models info PATH")
         return _info(Path(args.target).expanduser(), n_ctx, budget, args.json)
+    if args.action == "recommend":
+        return _recommend(args.target, n_ctx, budget, args.json)
+    if args.action == "pull":
+        path = pull(args.target, n_ctx, budget)
+        print(path)
+        return 0
+    if args.action == "import":
+        print(import_model(Path(args.target).expanduser(), paths.models_dir()))
+        return 0
+    if args.action == "rm":
+        print(f"removed {remove_model(args.target, paths.models_dir())}")
+        return 0
     return _list(settings, endpoint, n_ctx, budget, args.json)
 
 
@@ -42,9 +58,9 @@ def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBu
             row = {"name": path.name, "path": str(path), "size_bytes": path.stat().st_size}
             try:
                 meta = read_gguf(path)
-                total = file_estimator(path)(n_ctx).total
-                row |= {"quantization": meta.quantization, "estimate_bytes": total,
-                        "fits": total <= budget.usable}
+                needed = file_estimator(path)(n_ctx).needed
+                row |= {"quantization": meta.quantization, "estimate_bytes": needed,
+                        "fits": needed <= budget.usable}
             except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the rest
                 row |= {"error": str(getattr(exc, "message", exc))}
             rows.append(row)
@@ -72,7 +88,7 @@ def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
 
     meta = read_gguf(path)
     estimate = file_estimator(path)(n_ctx)
-    fits = estimate.total <= budget.usable
+    fits = estimate.needed <= budget.usable
     record = {
         "path": str(path), "name": meta.name, "architecture": meta.architecture,
         "quantization": meta.quantization, "n_params": meta.n_params, "file_bytes": path.stat().st_size,
@@ -90,7 +106,161 @@ def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
     print(f"memory at n_ctx {n_ctx}{approx}:")
     for part in ("weights", "kv_cache", "compute", "overhead"):
         print(f"  {part:9} {mib(getattr(estimate, part)):>12}")
-    print(f"  {'total':9} {mib(estimate.total):>12}")
+    print(f"  {'total':9} {mib(estimate.total):>12}  (resident set)")
+    if estimate.reclaimable:
+        print(f"  {'needed':9} {mib(estimate.needed):>12}  (less {mib(estimate.reclaimable)} of mapped "
+              "originals of repacked tensors: page cache the kernel can drop)")
     print(f"budget {mib(budget.usable)} ({budget.source} {mib(budget.available)} minus "
           f"{mib(budget.margin)} margin): {'fits' if fits else 'does NOT fit'}")
     return 0
+
+
+def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
+    from engine.catalog import find_model
+    from engine.picker import plan_family, recommend
+
+    note = ""
+    if family:
+        model, sizes, note = _with_hub_sizes(find_model(family))
+        plan = plan_family(model, n_ctx, budget, sizes)
+    else:
+        plan = recommend(n_ctx, budget)
+        note = "sizes estimated from the catalog"
+        if plan is None:
+            raise ModelLoadError(f"no catalog model fits the {mib(budget.usable)} this machine can give")
+    if as_json:
+        print(json.dumps(plan.as_dict() | {"sizes": note}, indent=2))
+        return 0
+    print(f"{plan.model.family} ({plan.model.repo}), n_ctx {plan.n_ctx}; budget {mib(budget.usable)} "
+          f"({budget.source} {mib(budget.available)} minus {mib(budget.margin)} margin); {note}")
+    for option in plan.options:
+        mark = "->" if plan.pick is not None and option.quant == plan.pick.quant else ("  " if option.fits else " x")
+        print(f" {mark} {option.quant:7} file {mib(option.size):>12}  needs {mib(option.estimate.needed):>12}"
+              f"{'' if option.fits else '  too large'}")
+    print(plan.reason)
+    return 0 if plan.pick is not None else 1
+
+
+def hub_sizes(model) -> tuple[dict[str, int], str]:
+    """Real file sizes of ``model``'s quantizations from the hub (HEAD requests; quantizations
+    the repository lacks are left out); on the first failure to connect, none (the catalog's
+    estimates are used) and a note saying so."""
+    from engine.fetch import remote_file
+
+    sizes: dict[str, int] = {}
+    for quant in model.quants:
+        try:
+            remote = remote_file(model.repo, model.file_name(quant), timeout=5.0)
+        except FetchError as error:
+            if "cannot reach" in error.message:
+                return {}, "offline: sizes estimated from the catalog"
+            continue  # this quantization is missing from the repository
+        if remote.size:
+            sizes[quant] = remote.size
+    return sizes, "sizes from the hub"
+
+
+def _with_hub_sizes(model):
+    """``model`` narrowed to the quantizations its hub repository has, their sizes, and a note;
+    unchanged (catalog estimates) when the hub cannot be reached."""
+    import dataclasses
+
+    sizes, note = hub_sizes(model)
+    if sizes:
+        model = dataclasses.replace(model, quants=tuple(q for q in model.quants if q in sizes))
+    return model, sizes, note
+
+
+def pull(spec: str, n_ctx: int, budget: MemoryBudget, progress=None, cancel=None) -> Path:
+    """Download ``FAMILY[:QUANT]`` into hearth's models directory: the named quantization, or
+    the picker's choice for ``n_ctx`` and ``budget`` (with the hub's real sizes). Returns the
+    path; an existing complete file is reused.
+
+    Raises:
+        ConfigError: unknown family or quantization.
+        FetchError: as :func:`engine.fetch.download`; nothing fits (no quantization named).
+    """
+    from engine.catalog import find_model, parse_quant
+    from engine.fetch import download, remote_file
+    from engine.picker import plan_family
+
+    family, _, quant = spec.partition(":")
+    model = find_model(family)
+    if quant:
+        quant = parse_quant(quant)
+        if quant not in model.quants:
+            raise ConfigError(f"{model.family} has no {quant} in the catalog ({', '.join(model.quants)})")
+    else:
+        available, sizes, _ = _with_hub_sizes(model)
+        plan = plan_family(available, n_ctx, budget, sizes)
+        if plan.pick is None:
+            raise FetchError(plan.reason)
+        quant = plan.pick.quant
+    dest = paths.models_dir() / model.file_name(quant)
+    if dest.exists():
+        return dest
+    remote = remote_file(model.repo, model.file_name(quant))
+    if progress is None:
+        return _download_with_bar(remote, dest)
+    return download(remote, dest, progress, cancel)
+
+
+def _download_with_bar(remote, dest: Path) -> Path:
+    """The download with a progress bar on stderr (bytes, rate, ETA)."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
+    from engine.fetch import download
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task(remote.name, total=remote.size)
+        return download(remote, dest, lambda p: bar.update(task, completed=p.done))
+
+
+def import_model(source: Path, models_dir: Path) -> Path:
+    """Copy a GGUF the user already has into hearth's models directory (checked first: a
+    readable GGUF header, enough disk space); returns the new path.
+
+    Raises:
+        ModelLoadError: not a readable GGUF.
+        FetchError: not enough disk space, or the copy failed.
+    """
+    import os
+    import shutil
+
+    from engine.fetch import DISK_RESERVE, partial_path
+    from engine.gguf_meta import read_gguf
+
+    read_gguf(source)
+    dest = models_dir / source.name
+    if dest.exists() and dest.stat().st_size == source.stat().st_size:
+        return dest
+    size, free = source.stat().st_size, shutil.disk_usage(models_dir).free
+    if size + DISK_RESERVE > free:
+        raise FetchError(f"not enough disk space to import {source.name}: {mib(size)} needed, {mib(free)} free")
+    partial = partial_path(dest)
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, dest)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise FetchError(f"cannot copy {source} to {dest}: {exc.strerror}") from None
+    return dest
+
+
+def remove_model(name: str, models_dir: Path) -> Path:
+    """Delete ``name`` (a file name, with or without ``.gguf``) from hearth's models directory;
+    models found elsewhere (Hugging Face cache, Ollama, LM Studio) are never deleted.
+
+    Raises:
+        ConfigError: no such model in the models directory.
+    """
+    file = name if name.endswith(".gguf") else f"{name}.gguf"
+    path = models_dir / Path(file).name
+    if Path(file).name != file or not path.is_file():
+        known = ", ".join(p.name for p in sorted(models_dir.glob("*.gguf"))) or "none"
+        raise ConfigError(f"no model {name!r} in {models_dir} (there: {known})")
+    path.unlink()
+    return path

@@ -124,5 +124,8 @@ class ChatsScreen(ModalScreen[int | None]):
             return
         chat_id, index = selected
         self.store.delete_chat(chat_id)
+        states = getattr(self.app.backend, "state_store", None)
+        if states is not None:  # the saved KV cache holds the chat's tokens: delete it too
+            states.discard(f"chat-{chat_id}")
         self.notify("Chat deleted.")
         self.reload(index)
