@@ -72,7 +72,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     get = lambda name: getattr(args, name, None)  # noqa: E731
     return with_overrides(
         load_settings(),
-        model__path=str(Path(get("model")).expanduser().resolve()) if get("model") else None,
+        model__path=_model_arg(get("model")),
         model__n_ctx=get("n_ctx"),
         model__n_threads=get("threads"),
         model__seed=get("seed"),
@@ -82,6 +82,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         chat__system_prompt=get("system"),
         ui__theme=get("theme"),
     )
+
+
+def _model_arg(value: str | None) -> str | None:
+    """``--model``: an existing file becomes an absolute path; anything else stays a name (of a
+    discovered model, or a catalog family to fetch)."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return str(path.resolve()) if path.exists() else value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             from tui.models_cli import run_models
 
             return run_models(args, settings, endpoint)
+        if endpoint is None:
+            from tui.models_cli import fetch_named_family
+
+            settings = fetch_named_family(settings)
         if args.command == "ask":
             from tui.ask import run_ask
 

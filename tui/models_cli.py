@@ -51,11 +51,12 @@ def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBu
         rows = [{"name": name, "endpoint": endpoint} for name in names]
     else:
         from engine.gguf_meta import read_gguf
-        from engine.models import local_models
+        from engine.models import discover_models
 
         rows = []
-        for path in local_models(paths.models_dir()):
-            row = {"name": path.name, "path": str(path), "size_bytes": path.stat().st_size}
+        for model in discover_models(paths.models_dir()):
+            path = model.path
+            row = {"name": model.name, "source": model.source, "path": str(path), "size_bytes": model.size}
             try:
                 meta = read_gguf(path)
                 needed = file_estimator(path)(n_ctx).needed
@@ -78,8 +79,9 @@ def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBu
             print(f"{row['name']}  {mib(row['size_bytes']):>12}  unreadable: {row['error']}")
         else:
             fit = "fits" if row["fits"] else "too large"
+            where = "" if row["source"] == "hearth" else f"  ({row['source']}: {row['path']})"
             print(f"{row['name']}  {row['quantization'] or '?':7} {mib(row['size_bytes']):>12}  "
-                  f"needs {mib(row['estimate_bytes']):>12}  {fit}")
+                  f"needs {mib(row['estimate_bytes']):>12}  {fit}{where}")
     return 0
 
 
@@ -264,3 +266,25 @@ def remove_model(name: str, models_dir: Path) -> Path:
         raise ConfigError(f"no model {name!r} in {models_dir} (there: {known})")
     path.unlink()
     return path
+
+
+def fetch_named_family(settings: Settings) -> Settings:
+    """``hearth --model FAMILY[:QUANT]``: when ``model.path`` names neither a file nor a model
+    found on this machine but a catalog family, fetch the pick for this machine (with a progress
+    bar) and return settings pointing at it; otherwise the settings unchanged.
+
+    Raises:
+        FetchError: the download failed.
+    """
+    from engine.catalog import load_catalog
+    from engine.config import with_overrides
+    from engine.models import find_local
+
+    name = settings.model.path
+    if not name or Path(name).expanduser().exists() or find_local(name, paths.models_dir()):
+        return settings
+    family = name.partition(":")[0].lower()
+    if family not in {m.family.lower() for m in load_catalog()}:
+        return settings  # not a family: the backend reports the missing file
+    pulled = pull(name, settings.model.n_ctx, memory_budget())
+    return with_overrides(settings, model__path=str(pulled))
