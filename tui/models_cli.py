@@ -9,8 +9,9 @@ from pathlib import Path
 from engine import paths
 from engine.backends import make_backend
 from engine.config import Settings
-from engine.errors import ConfigError, FetchError, ModelLoadError
+from engine.errors import ConfigError, ModelLoadError
 from engine.memory import MemoryBudget, file_estimator, memory_budget, mib, parse_size
+from engine.model_store import import_model, pull, remove_model, with_hub_sizes
 
 
 def run_models(args: argparse.Namespace, settings: Settings, endpoint: str | None) -> int:
@@ -32,7 +33,7 @@ def run_models(args: argparse.Namespace, settings: Settings, endpoint: str | Non
     if args.action == "recommend":
         return _recommend(args.target, n_ctx, budget, args.json)
     if args.action == "pull":
-        path = pull(args.target, n_ctx, budget)
+        path = pull(args.target, n_ctx, budget, download=download_with_bar)
         print(path)
         return 0
     if args.action == "import":
@@ -123,7 +124,7 @@ def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bo
 
     note = ""
     if family:
-        model, sizes, note = _with_hub_sizes(find_model(family))
+        model, sizes, note = with_hub_sizes(find_model(family))
         plan = plan_family(model, n_ctx, budget, sizes)
     else:
         plan = recommend(n_ctx, budget)
@@ -143,72 +144,8 @@ def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bo
     return 0 if plan.pick is not None else 1
 
 
-def hub_sizes(model) -> tuple[dict[str, int], str]:
-    """Real file sizes of ``model``'s quantizations from the hub (HEAD requests; quantizations
-    the repository lacks are left out); on the first failure to connect, none (the catalog's
-    estimates are used) and a note saying so."""
-    from engine.fetch import remote_file
-
-    sizes: dict[str, int] = {}
-    for quant in model.quants:
-        try:
-            remote = remote_file(model.repo, model.file_name(quant), timeout=5.0)
-        except FetchError as error:
-            if "cannot reach" in error.message:
-                return {}, "offline: sizes estimated from the catalog"
-            continue  # this quantization is missing from the repository
-        if remote.size:
-            sizes[quant] = remote.size
-    return sizes, "sizes from the hub"
-
-
-def _with_hub_sizes(model):
-    """``model`` narrowed to the quantizations its hub repository has, their sizes, and a note;
-    unchanged (catalog estimates) when the hub cannot be reached."""
-    import dataclasses
-
-    sizes, note = hub_sizes(model)
-    if sizes:
-        model = dataclasses.replace(model, quants=tuple(q for q in model.quants if q in sizes))
-    return model, sizes, note
-
-
-def pull(spec: str, n_ctx: int, budget: MemoryBudget, progress=None, cancel=None) -> Path:
-    """Download ``FAMILY[:QUANT]`` into hearth's models directory: the named quantization, or
-    the picker's choice for ``n_ctx`` and ``budget`` (with the hub's real sizes). Returns the
-    path; an existing complete file is reused.
-
-    Raises:
-        ConfigError: unknown family or quantization.
-        FetchError: as :func:`engine.fetch.download`; nothing fits (no quantization named).
-    """
-    from engine.catalog import find_model, parse_quant
-    from engine.fetch import download, remote_file
-    from engine.picker import plan_family
-
-    family, _, quant = spec.partition(":")
-    model = find_model(family)
-    if quant:
-        quant = parse_quant(quant)
-        if quant not in model.quants:
-            raise ConfigError(f"{model.family} has no {quant} in the catalog ({', '.join(model.quants)})")
-    else:
-        available, sizes, _ = _with_hub_sizes(model)
-        plan = plan_family(available, n_ctx, budget, sizes)
-        if plan.pick is None:
-            raise FetchError(plan.reason)
-        quant = plan.pick.quant
-    dest = paths.models_dir() / model.file_name(quant)
-    if dest.exists():
-        return dest
-    remote = remote_file(model.repo, model.file_name(quant))
-    if progress is None:
-        return _download_with_bar(remote, dest)
-    return download(remote, dest, progress, cancel)
-
-
-def _download_with_bar(remote, dest: Path) -> Path:
-    """The download with a progress bar on stderr (bytes, rate, ETA)."""
+def download_with_bar(remote, dest: Path) -> Path:
+    """:func:`engine.fetch.download` with a progress bar on stderr (bytes, rate, ETA)."""
     from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
@@ -221,70 +158,8 @@ def _download_with_bar(remote, dest: Path) -> Path:
         return download(remote, dest, lambda p: bar.update(task, completed=p.done))
 
 
-def import_model(source: Path, models_dir: Path) -> Path:
-    """Copy a GGUF the user already has into hearth's models directory (checked first: a
-    readable GGUF header, enough disk space); returns the new path.
-
-    Raises:
-        ModelLoadError: not a readable GGUF.
-        FetchError: not enough disk space, or the copy failed.
-    """
-    import os
-    import shutil
-
-    from engine.fetch import DISK_RESERVE, partial_path
-    from engine.gguf_meta import read_gguf
-
-    read_gguf(source)
-    dest = models_dir / source.name
-    if dest.exists() and dest.stat().st_size == source.stat().st_size:
-        return dest
-    size, free = source.stat().st_size, shutil.disk_usage(models_dir).free
-    if size + DISK_RESERVE > free:
-        raise FetchError(f"not enough disk space to import {source.name}: {mib(size)} needed, {mib(free)} free")
-    partial = partial_path(dest)
-    try:
-        shutil.copyfile(source, partial)
-        os.replace(partial, dest)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise FetchError(f"cannot copy {source} to {dest}: {exc.strerror}") from None
-    return dest
-
-
-def remove_model(name: str, models_dir: Path) -> Path:
-    """Delete ``name`` (a file name, with or without ``.gguf``) from hearth's models directory;
-    models found elsewhere (Hugging Face cache, Ollama, LM Studio) are never deleted.
-
-    Raises:
-        ConfigError: no such model in the models directory.
-    """
-    file = name if name.endswith(".gguf") else f"{name}.gguf"
-    path = models_dir / Path(file).name
-    if Path(file).name != file or not path.is_file():
-        known = ", ".join(p.name for p in sorted(models_dir.glob("*.gguf"))) or "none"
-        raise ConfigError(f"no model {name!r} in {models_dir} (there: {known})")
-    path.unlink()
-    return path
-
-
 def fetch_named_family(settings: Settings) -> Settings:
-    """``hearth --model FAMILY[:QUANT]``: when ``model.path`` names neither a file nor a model
-    found on this machine but a catalog family, fetch the pick for this machine (with a progress
-    bar) and return settings pointing at it; otherwise the settings unchanged.
+    """:func:`engine.model_store.resolve_family` with the CLI's progress bar."""
+    from engine.model_store import resolve_family
 
-    Raises:
-        FetchError: the download failed.
-    """
-    from engine.catalog import load_catalog
-    from engine.config import with_overrides
-    from engine.models import find_local
-
-    name = settings.model.path
-    if not name or Path(name).expanduser().exists() or find_local(name, paths.models_dir()):
-        return settings
-    family = name.partition(":")[0].lower()
-    if family not in {m.family.lower() for m in load_catalog()}:
-        return settings  # not a family: the backend reports the missing file
-    pulled = pull(name, settings.model.n_ctx, memory_budget())
-    return with_overrides(settings, model__path=str(pulled))
+    return resolve_family(settings, download=download_with_bar)
