@@ -10,6 +10,7 @@ at a server on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ from typing import Callable
 import httpx
 
 from engine.errors import FetchCancelled, FetchError
+from engine.http_cancel import closed_on_cancel
 
 LOG = logging.getLogger("hearth.fetch")
 
@@ -162,25 +164,31 @@ def download(
             else:
                 raise FetchError(f"downloading {remote.name} failed: HTTP {response.status_code}")
             mode = "ab" if have else "wb"
-            with partial.open(mode) as out:
+            stopper = closed_on_cancel(cancel, response) if cancel is not None else contextlib.nullcontext()
+            with partial.open(mode) as out, stopper:
                 for chunk in response.iter_bytes(CHUNK):
                     if cancel is not None and cancel.is_set():
-                        raise FetchCancelled(f"download of {remote.name} stopped at {have} bytes; "
-                                             "it resumes from there next time")
+                        break
                     out.write(chunk)
                     digest.update(chunk)
                     have += len(chunk)
                     if progress is not None:
                         elapsed = max(time.monotonic() - started, 1e-6)
                         progress(Progress(have, remote.size, (have - resumed_from) / elapsed, resumed_from))
-    except httpx.HTTPError as exc:
-        raise FetchError(
-            f"download of {remote.name} interrupted at {have / 2**20:.1f} of "
-            f"{(remote.size or 0) / 2**20:.1f} MiB ({type(exc).__name__}); run the same command "
-            "again to resume"
-        ) from None
-    except OSError as exc:
-        raise FetchError(f"cannot write {partial}: {exc.strerror} (disk full?); the partial file is kept") from None
+    except (httpx.HTTPError, httpx.StreamClosed, OSError) as exc:
+        if cancel is not None and cancel.is_set():
+            pass  # the watcher shut the connection down: reported below
+        elif isinstance(exc, OSError) and not isinstance(exc, httpx.HTTPError):
+            raise FetchError(f"cannot write {partial}: {exc.strerror} (disk full?); the partial file is kept") from None
+        else:
+            raise FetchError(
+                f"download of {remote.name} interrupted at {have / 2**20:.1f} of "
+                f"{(remote.size or 0) / 2**20:.1f} MiB ({type(exc).__name__}); run the same command "
+                "again to resume"
+            ) from None
+    if cancel is not None and cancel.is_set():
+        raise FetchCancelled(f"download of {remote.name} stopped at {have / 2**20:.1f} MiB; "
+                             "it resumes from there next time")
     if remote.size is not None and have != remote.size:
         raise FetchError(
             f"download of {remote.name} ended early at {have / 2**20:.1f} of {remote.size / 2**20:.1f} MiB; "

@@ -47,11 +47,20 @@ def with_hub_sizes(model: CatalogModel) -> tuple[CatalogModel, dict[str, int], s
     return model, sizes, note
 
 
-def pull(spec: str, n_ctx: int, budget: MemoryBudget, download: Downloader | None = None) -> Path:
+@dataclasses.dataclass(frozen=True)
+class Pulled:
+    """A fetched model and the context size it was chosen for (tokens; smaller than asked when
+    only a smaller context fits)."""
+
+    path: Path
+    n_ctx: int
+
+
+def pull(spec: str, n_ctx: int, budget: MemoryBudget, download: Downloader | None = None) -> Pulled:
     """Download ``FAMILY[:QUANT]`` into hearth's models directory: the named quantization, or
     the picker's choice for ``n_ctx`` and ``budget`` (with the hub's real sizes), through
-    ``download`` (:func:`engine.fetch.download` without progress by default). Returns the path;
-    an existing complete file is reused.
+    ``download`` (:func:`engine.fetch.download` without progress by default). An existing
+    complete file is reused.
 
     Raises:
         ConfigError: unknown family or quantization.
@@ -72,12 +81,12 @@ def pull(spec: str, n_ctx: int, budget: MemoryBudget, download: Downloader | Non
         plan = plan_family(available, n_ctx, budget, sizes)
         if plan.pick is None:
             raise FetchError(plan.reason)
-        quant = plan.pick.quant
+        quant, n_ctx = plan.pick.quant, plan.n_ctx
     dest = paths.models_dir() / model.file_name(quant)
-    if dest.exists():
-        return dest
-    remote = remote_file(model.repo, model.file_name(quant))
-    return (download or plain_download)(remote, dest)
+    if not dest.exists():
+        remote = remote_file(model.repo, model.file_name(quant))
+        (download or plain_download)(remote, dest)
+    return Pulled(dest, n_ctx)
 
 
 def import_model(source: Path, models_dir: Path) -> Path:
@@ -146,5 +155,5 @@ def resolve_family(settings: Settings, download: Downloader | None = None) -> Se
     if family not in {m.family.lower() for m in load_catalog()}:
         return settings  # not a family: the backend reports the missing file
     pulled = pull(name, settings.model.n_ctx, memory_budget(), download)
-    return with_overrides(settings, model__path=str(pulled))
+    return with_overrides(settings, model__path=str(pulled.path), model__n_ctx=pulled.n_ctx)
 

@@ -45,12 +45,14 @@ def _is_projector(name: str) -> bool:
 
 def huggingface_models(cache_dir: Path | None = None) -> list[LocalModel]:
     """GGUFs in the Hugging Face hub cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else
-    ``~/.cache/huggingface/hub``), read with ``huggingface_hub.scan_cache_dir``."""
+    ``$XDG_CACHE_HOME/huggingface/hub`` or ``~/.cache/huggingface/hub``, as huggingface_hub
+    resolves it), read with ``huggingface_hub.scan_cache_dir``."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound, CorruptedCacheException
 
-    cache_dir = cache_dir or Path(os.environ.get("HF_HUB_CACHE") or
-                                  Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub")
+    xdg_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    hf_home = Path(os.environ.get("HF_HOME") or xdg_cache / "huggingface")
+    cache_dir = cache_dir or Path(os.environ.get("HF_HUB_CACHE") or hf_home / "hub")
     try:
         info = scan_cache_dir(cache_dir)
     except (CacheNotFound, CorruptedCacheException, OSError):

@@ -141,13 +141,18 @@ def _smaller_model(model: CatalogModel, n_ctx: int, budget: MemoryBudget, machin
 
 def recommend(n_ctx: int, budget: MemoryBudget, machine: str | None = None,
               catalog: tuple[CatalogModel, ...] | None = None) -> Plan | None:
-    """Across the catalog: the largest model (by parameters) with a quantization of Q4 or better
-    that fits at ``n_ctx``; else the largest model with any quantization that fits; else ``None``."""
+    """Across the catalog: the largest model (by parameters) with a quantization of
+    :data:`QUALITY_FLOOR` or better that fits at ``n_ctx``; else any quantization at ``n_ctx``;
+    else the same two at a smaller context (down to :data:`MIN_CTX`); else ``None``."""
     catalog = catalog or load_catalog()
-    plans = [plan_family(m, n_ctx, budget, machine=machine, catalog=()) for m in catalog]
-    fitting = [p for p in plans if p.pick is not None and p.n_ctx == min(n_ctx, p.model.arch.n_ctx_train)]
-    good = [p for p in fitting if QUANT_ORDER.index(p.pick.quant) <= QUANT_ORDER.index(QUALITY_FLOOR)]
-    for group in (good, fitting):
+    plans = [p for p in (plan_family(m, n_ctx, budget, machine=machine, catalog=()) for m in catalog)
+             if p.pick is not None]
+    full = [p for p in plans if p.n_ctx == min(n_ctx, p.model.arch.n_ctx_train)]
+
+    def good(group: list[Plan]) -> list[Plan]:
+        return [p for p in group if QUANT_ORDER.index(p.pick.quant) <= QUANT_ORDER.index(QUALITY_FLOOR)]
+
+    for group in (good(full), full, good(plans), plans):
         if group:
-            return max(group, key=lambda p: (p.model.params, -QUANT_ORDER.index(p.pick.quant)))
+            return max(group, key=lambda p: (p.n_ctx, p.model.params, -QUANT_ORDER.index(p.pick.quant)))
     return None

@@ -8,11 +8,9 @@ generating. The API key is read from the environment variable the config names, 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from typing import Any, Iterator
@@ -21,6 +19,7 @@ import httpx
 from httpx_sse import SSEError, connect_sse
 
 from engine.backend import GenerationParams, Message, ModelInfo, TokenEvent
+from engine.http_cancel import closed_on_cancel
 from engine.config import EndpointSettings
 from engine.errors import BackendError, ModelLoadError
 
@@ -139,7 +138,7 @@ class RemoteBackend:
         try:
             with connect_sse(self._http(), "POST", f"{self.base_url}/chat/completions", json=body) as source:
                 self._raise_for_status(source.response, BackendError)
-                with _closed_on_cancel(cancel, source.response):
+                with closed_on_cancel(cancel, source.response):
                     for sse in source.iter_sse():
                         if cancel.is_set():
                             break
@@ -250,34 +249,6 @@ class RemoteBackend:
         if mid_stream or isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
             return f"{where} dropped the connection mid-reply: {exc or type(exc).__name__}"
         return f"{where}: {type(exc).__name__}: {exc}"
-
-
-@contextlib.contextmanager
-def _closed_on_cancel(cancel: threading.Event, response: httpx.Response) -> Iterator[None]:
-    """While the body streams, a watcher closes the response as soon as ``cancel`` is set, so Esc
-    ends a stalled stream at once (not after ``read_timeout``) and the server sees the
-    connection close and stops generating. The watcher checks every 50 ms and ends with the
-    stream."""
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            if cancel.wait(0.05):
-                # Closing a socket does not wake a thread blocked reading it; shutting it down
-                # does. httpcore exposes the socket through the response's network stream.
-                stream = response.extensions.get("network_stream")
-                sock = stream.get_extra_info("socket") if stream is not None else None
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True, name="hearth-cancel-watch")
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
 
 
 def _read_chunk(chunk: dict[str, Any]) -> tuple[str, str | None, dict | None]:

@@ -41,3 +41,12 @@ async def ask(pilot, text: str) -> None:
     prompt.load_text(text)
     prompt.focus()
     await pilot.press("enter")
+
+
+async def skip_first_run(pilot) -> None:
+    """With no model, the app opens the model screen (the first-run offer); close it."""
+    from tui.screens.models import ModelsScreen
+
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen))
+    await pilot.press("escape")
+    await wait_until(pilot, lambda: not isinstance(pilot.app.screen, ModelsScreen))

@@ -19,6 +19,10 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
     monkeypatch.delenv("HEARTH_CONFIG", raising=False)
+    # other tools' model folders (Hugging Face cache, Ollama, LM Studio) are looked up from here
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("HF_HOME", "HF_HUB_CACHE", "OLLAMA_MODELS", "HF_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 

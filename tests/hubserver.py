@@ -17,6 +17,7 @@ class HubServer:
     Attributes:
         sent: body bytes sent by GET responses so far.
         drop_after: if set, the next GET sends this many bytes then closes the socket (once).
+        hold_after: if set, GETs send this many bytes then stall until ``release`` is set.
         fake_sha256 / fake_size: what HEAD reports instead of the truth.
     """
 
@@ -28,6 +29,8 @@ class HubServer:
         self.drop_after: int | None = None
         self.fake_sha256: str | None = None
         self.fake_size: int | None = None
+        self.hold_after: int | None = None
+        self.release = threading.Event()
         self.lock = threading.Lock()
         server = self
 
@@ -86,9 +89,16 @@ class HubServer:
                 with path.open("rb") as handle:
                     handle.seek(start)
                     budget = size - start if limit is None else min(limit, size - start)
+                    held = server.hold_after
                     while budget > 0:
+                        if held is not None and handle.tell() - start >= held:
+                            server.release.wait(30)  # a stalled link
+                            held = None
                         chunk = handle.read(min(65536, budget))
-                        self.wfile.write(chunk)
+                        try:
+                            self.wfile.write(chunk)
+                        except OSError:  # the client went away
+                            return
                         budget -= len(chunk)
                         with server.lock:
                             server.sent += len(chunk)
@@ -107,5 +117,6 @@ class HubServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()

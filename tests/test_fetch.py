@@ -153,3 +153,19 @@ def test_cli_recommend_json_has_estimate_parts_and_budget(capsys, monkeypatch) -
     assert "Qwen3-4B" in capsys.readouterr().out
     assert main(["models", "recommend", "Qwen3-4B", "--ram", "300M"]) == 1
     assert "no quantization" in capsys.readouterr().out
+
+
+def test_cancel_stops_a_stalled_download_at_once(hub, tmp_path) -> None:
+    import threading
+    import time
+
+    from engine.errors import FetchCancelled
+
+    hub.hold_after = 4 * 2**20
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(FetchCancelled, match="resumes"):
+        download(remote_file(REPO, NAME), tmp_path / NAME, cancel=cancel)
+    assert time.monotonic() - started < 3  # not the 30 s read timeout
+    assert partial_path(tmp_path / NAME).stat().st_size >= 4 * 2**20 - 2**20

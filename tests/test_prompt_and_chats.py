@@ -7,7 +7,7 @@ from textual import events
 
 from engine import paths
 from engine.history import HistoryStore
-from tests.apphelpers import make_app, wait_until
+from tests.apphelpers import skip_first_run, make_app, wait_until
 from tui.screens.chat import ChatScreen
 from tui.screens.chats import ChatsScreen, RenameScreen
 from tui.widgets.messages import ReplyView, UserMessage
@@ -19,6 +19,7 @@ SIZE = (80, 24)
 async def test_ctrl_j_inserts_newline_and_enter_on_blank_is_ignored() -> None:
     app = make_app(None)
     async with app.run_test(size=SIZE) as pilot:
+        await skip_first_run(pilot)
         prompt = app.screen.query_one(PromptInput)
         await pilot.press("h", "i", "ctrl+j", "t", "h", "e", "r", "e")
         assert prompt.text == "hi\nthere"
@@ -31,6 +32,7 @@ async def test_ctrl_j_inserts_newline_and_enter_on_blank_is_ignored() -> None:
 async def test_no_model_keeps_the_prompt_and_says_how_to_get_one() -> None:
     app = make_app(None)
     async with app.run_test(size=SIZE) as pilot:
+        await skip_first_run(pilot)
         prompt = app.screen.query_one(PromptInput)
         prompt.load_text("hello")
         await pilot.press("enter")
@@ -41,6 +43,7 @@ async def test_no_model_keeps_the_prompt_and_says_how_to_get_one() -> None:
 async def test_up_arrow_recalls_earlier_prompts() -> None:
     app = make_app(None)
     async with app.run_test(size=SIZE) as pilot:
+        await skip_first_run(pilot)
         prompt = app.screen.query_one(PromptInput)
         prompt.remember("first question")
         prompt.remember("second question")
@@ -61,6 +64,7 @@ async def test_large_paste_lands_and_keyboard_still_works() -> None:
     app = make_app(None)
     pasted = ("log line with some words in it 0123456789\n" * 2500)[:100_000]
     async with app.run_test(size=SIZE) as pilot:
+        await skip_first_run(pilot)
         prompt = app.screen.query_one(PromptInput)
         prompt.focus()
         app.post_message(events.Paste(pasted))  # as the terminal driver delivers it
@@ -83,6 +87,7 @@ async def test_chats_screen_rename_delete_open() -> None:
 
     app = make_app(None)
     async with app.run_test(size=SIZE) as pilot:
+        await skip_first_run(pilot)
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen))
         await pilot.press("r")

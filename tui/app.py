@@ -13,6 +13,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from engine.config import Settings
+from engine.memory import MemoryBudget, memory_budget
 from engine.history import HistoryStore
 from engine.backend import ChatBackend
 from engine.session import ChatSession
@@ -22,8 +23,8 @@ from tui.screens.chat import ChatScreen
 LOG = logging.getLogger("hearth.tui")
 
 NO_MODEL_HINT = (
-    "No model yet. Start hearth with --model PATH/TO/MODEL.gguf, set model.path in the config, "
-    "or put a .gguf file in {models_dir}."
+    "No model yet. F2 downloads one that fits this machine; or start hearth with --model "
+    "PATH/TO/MODEL.gguf, set model.path in the config, or put a .gguf file in {models_dir}."
 )
 
 
@@ -55,6 +56,8 @@ class HearthApp(App):
             backend, store, settings.chat.system_prompt,  # type: ignore[arg-type]
             model_name=backend.describe().name if backend else "",
         )
+        self.budget_override: MemoryBudget | None = None
+        """Plan model fits for this budget instead of the machine's (tests)."""
         self.no_model_hint = NO_MODEL_HINT.format(models_dir=models_dir or "hearth's models directory")
         for theme in BUILTIN_THEMES:
             self.register_theme(theme)
@@ -63,11 +66,17 @@ class HearthApp(App):
     def on_mount(self) -> None:
         self.push_screen(ChatScreen())
 
+    def memory_budget(self) -> MemoryBudget:
+        """What this machine can give a model now (see :func:`engine.memory.memory_budget`)."""
+        return self.budget_override or memory_budget()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if isinstance(screen, ChatScreen):
             yield SystemCommand("New chat", "Start a new conversation", screen.action_new_chat)
             yield SystemCommand("Chats", "Open, rename or delete past chats", screen.action_show_chats)
+            yield SystemCommand("Models", "Models here and in the catalog: download, remove, switch",
+                                screen.action_show_models)
             yield SystemCommand("Copy reply", "Copy the last reply (OSC 52)", screen.action_copy_reply)
             yield SystemCommand("Stop reply", "Stop the reply that is streaming", screen.action_stop)
             yield SystemCommand("Use the local model", "Chat with the GGUF model on this machine",

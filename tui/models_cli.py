@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from engine import paths
@@ -33,8 +34,11 @@ def run_models(args: argparse.Namespace, settings: Settings, endpoint: str | Non
     if args.action == "recommend":
         return _recommend(args.target, n_ctx, budget, args.json)
     if args.action == "pull":
-        path = pull(args.target, n_ctx, budget, download=download_with_bar)
-        print(path)
+        pulled = pull(args.target, n_ctx, budget, download=download_with_bar)
+        if pulled.n_ctx != n_ctx:
+            print(f"hearth: chosen for n_ctx {pulled.n_ctx} (nothing fits at {n_ctx}); "
+                  f"run it with --n-ctx {pulled.n_ctx}", file=sys.stderr)
+        print(pulled.path)
         return 0
     if args.action == "import":
         print(import_model(Path(args.target).expanduser(), paths.models_dir()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,6 +16,7 @@ from engine.backend import GenerationParams, TokenEvent
 from engine.errors import BackendError, ContextOverflowError, HearthError, ModelLoadError
 from engine import session as session_events
 from engine.backends import make_backend
+from engine.config import with_overrides
 from tui import events
 from tui.frame_pacer import FramePacer
 from tui.widgets.key_footer import KeyFooter
@@ -30,6 +32,7 @@ class ChatScreen(Screen):
         Binding("escape", "stop", "Stop", show=True),
         Binding("ctrl+n", "new_chat", "New"),
         Binding("ctrl+o", "show_chats", "Chats"),
+        Binding("f2", "show_models", "Models"),
         Binding("ctrl+y", "copy_reply", "Copy", priority=True),  # over the prompt's redo
     ]
 
@@ -63,7 +66,7 @@ class ChatScreen(Screen):
         status = self.query_one(StatusBar)
         if backend is None:
             status.set_state("no model")
-            self.notify(self.app.no_model_hint, title="No model", severity="warning", timeout=10)
+            self.action_show_models(first_run=True)  # offer the catalog pick for this machine
             return
         status.set_model(backend.describe(), "loading…")
         self.load_model()
@@ -92,13 +95,17 @@ class ChatScreen(Screen):
             self.notify("Falling back to the local model.", title="Fallback")
             self.switch_backend(None)
 
-    def switch_backend(self, endpoint: str | None) -> None:
-        """Chat on with the named endpoint, or the local model (``None``); the chat stays open."""
+    def switch_backend(self, endpoint: str | None, model_path: Path | None = None, n_ctx: int | None = None) -> None:
+        """Chat on with the named endpoint, or the local model (``None``; ``model_path``: that
+        GGUF instead of the configured one, at ``n_ctx`` tokens if given); the chat stays open."""
         if self.streaming:
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
+        settings = self.app.settings
+        if model_path is not None:
+            settings = with_overrides(settings, model__path=str(model_path), model__n_ctx=n_ctx)
         try:
-            backend = make_backend(self.app.settings, endpoint)
+            backend = make_backend(settings, endpoint)
         except HearthError as error:
             self._notify_error(error)
             return
@@ -274,6 +281,29 @@ class ChatScreen(Screen):
             self.app.session.restore_state()
         except Exception as error:  # noqa: BLE001 - an optimisation must not break the chat
             self.app.log_exception(error)
+
+    # -- models -------------------------------------------------------------------------------
+
+    def action_show_models(self, first_run: bool = False) -> None:
+        """F2: models on this machine and the catalog, with fit marks; download, remove, switch."""
+        if self.streaming:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+        from tui.screens.models import ModelsScreen
+
+        screen = ModelsScreen(self.app.memory_budget(), self.app.settings.model.n_ctx, first_run=first_run)
+        self.app.push_screen(screen, self._use_model)
+
+    def _use_model(self, chosen) -> None:
+        """After the model screen: chat with the chosen or downloaded model (``Pulled``)."""
+        if chosen is None:
+            if self.app.backend is None:
+                self.notify(self.app.no_model_hint, title="No model", severity="warning", timeout=10)
+            return
+        current = getattr(self.app.backend, "model_path", None)
+        if current is not None and Path(current).resolve() == chosen.path.resolve():
+            return
+        self.switch_backend(None, model_path=chosen.path, n_ctx=chosen.n_ctx)
 
     # -- clipboard ----------------------------------------------------------------------------
 

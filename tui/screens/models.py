@@ -1,0 +1,247 @@
+"""The model screen: models on this machine and the catalog, each marked by whether it fits;
+download with progress, remove, switch. Also what a first run with no model shows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Label, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
+
+from engine import paths
+from engine.catalog import load_catalog
+from engine.errors import FetchCancelled, HearthError
+from engine.fetch import Progress, download
+from engine.memory import MemoryBudget, file_estimator, mib
+from engine.model_store import Pulled, pull, remove_model
+from engine.models import discover_models
+from engine.picker import plan_family, recommend
+
+PROGRESS_INTERVAL_S = 0.2
+"""Least time between progress redraws while downloading."""
+
+
+@dataclass
+class PullProgress(Message):
+    progress: Progress
+
+
+@dataclass
+class PullFinished(Message):
+    pulled: Pulled | None
+    error: HearthError | None = None
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+class ModelsScreen(ModalScreen["Pulled | None"]):
+    """Dismisses with the GGUF to chat with and its context size (a local one chosen, or one
+    just downloaded), or None.
+
+    Args:
+        budget: the memory budget to mark fits against.
+        n_ctx: the context size to plan for.
+        first_run: no model yet: say so and point at the recommendation.
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("p", "pull", "Download"),
+        Binding("d,delete", "remove", "Remove"),
+    ]
+    DEFAULT_CSS = """
+    ModelsScreen { align: center middle; }
+    ModelsScreen > Vertical { width: 95%; height: 90%; background: $panel; padding: 0 1; }
+    ModelsScreen #pick { margin: 1 0; color: $text; }
+    ModelsScreen OptionList { height: 1fr; }
+    ModelsScreen .pulling { display: none; }
+    ModelsScreen.-pulling .pulling { display: block; }
+    """
+
+    def __init__(self, budget: MemoryBudget, n_ctx: int, first_run: bool = False) -> None:
+        super().__init__()
+        self.budget = budget
+        self.n_ctx = n_ctx
+        self.first_run = first_run
+        self._local: dict[str, Path] = {}
+        self._sources: dict[str, str] = {}
+        self._specs: dict[str, str] = {}
+        self._recommended: str | None = None
+        self._cancel = threading.Event()
+        self._last_progress = 0.0
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Models · this machine can give {mib(self.budget.usable)} "
+                        f"({self.budget.source} minus a {mib(self.budget.margin)} margin) · n_ctx {self.n_ctx}")
+            yield Static("", id="pick")
+            yield OptionList(id="models")
+            yield ProgressBar(id="progress", classes="pulling", show_eta=False)
+            yield Label("", id="progress-text", classes="pulling")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    @property
+    def pulling(self) -> bool:
+        return self.has_class("-pulling")
+
+    def reload(self) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        self._local.clear()
+        self._specs.clear()
+        items: list[Option | None] = [Option("On this machine · Enter chats with it, d removes it", disabled=True)]
+        for model in discover_models(paths.models_dir()):
+            key = f"local:{model.path}"
+            self._local[key] = model.path
+            self._sources[key] = model.source
+            try:
+                needed = file_estimator(model.path)(self.n_ctx).needed
+                mark = "✓" if needed <= self.budget.usable else "✗"
+                detail = f"needs {mib(needed)}"
+            except HearthError as error:
+                mark, detail = "!", error.message
+            where = "" if model.source == "hearth" else f"  [{model.source}]"
+            items.append(Option(f"{mark} {model.name}  {mib(model.size)}  {detail}{where}", id=key))
+        if len(items) == 1:
+            items.append(Option("  (none yet)", disabled=True))
+        items.append(None)
+        items.append(Option("Catalog · Enter or p downloads the pick for this machine", disabled=True))
+        best = recommend(self.n_ctx, self.budget)
+        self._recommended = f"catalog:{best.model.family}" if best else None
+        for model in load_catalog():
+            plan = plan_family(model, self.n_ctx, self.budget, catalog=())
+            key = f"catalog:{model.family}"
+            if plan.pick is None:
+                items.append(Option(f"✗ {model.family}  too large for this machine", id=key))
+                continue
+            self._specs[key] = model.family
+            star = "  ← recommended" if key == self._recommended else ""
+            ctx = "" if plan.n_ctx == self.n_ctx else f" at n_ctx {plan.n_ctx}"
+            items.append(Option(f"✓ {model.family}  {plan.pick.quant}{ctx}  ~{mib(plan.pick.size)} download, "
+                                f"needs {mib(plan.pick.estimate.needed)}{star}", id=key))
+        options.add_options(items)
+        self._show_pick(best)
+        target = self._recommended if self.first_run and self._recommended else None
+        if target is None and self._local:
+            target = next(iter(self._local))
+        if target is not None:
+            options.highlighted = options.get_option_index(target)
+        options.focus()
+
+    def _show_pick(self, best) -> None:
+        intro = "No model yet. " if self.first_run else ""
+        if best is None:
+            text = (f"{intro}No catalog model fits the {mib(self.budget.usable)} this machine can give; "
+                    "hearth models import PATH adds a GGUF you already have.")
+        else:
+            text = (f"{intro}For this machine: {best.model.family} {best.pick.quant} "
+                    f"(~{mib(best.pick.size)} download). {best.reason}. "
+                    "Press p to download it (Esc stops; it resumes next time).")
+        self.query_one("#pick", Static).update(text)
+
+    def _highlighted_key(self) -> str | None:
+        options = self.query_one(OptionList)
+        if options.highlighted is None:
+            return None
+        return options.get_option_at_index(options.highlighted).id
+
+    @on(OptionList.OptionSelected)
+    def choose(self, event: OptionList.OptionSelected) -> None:
+        key = event.option.id or ""
+        if key in self._local:
+            self.dismiss(Pulled(self._local[key], self.n_ctx))
+        elif key in self._specs:
+            self.start_pull(self._specs[key])
+
+    def action_pull(self) -> None:
+        key = self._highlighted_key()
+        spec = self._specs.get(key or "") or self._specs.get(self._recommended or "")
+        if spec is None:
+            self.notify("Nothing in the catalog fits this machine.", severity="warning")
+            return
+        self.start_pull(spec)
+
+    def start_pull(self, spec: str) -> None:
+        if self.pulling:
+            self.notify("A download is already running (Esc stops it).", severity="warning")
+            return
+        self._cancel = threading.Event()
+        self.add_class("-pulling")
+        self.query_one("#progress-text", Label).update(f"Downloading {spec}…")
+        self.run_pull(spec, self._cancel)
+
+    @work(thread=True, exclusive=True, group="pull", exit_on_error=False)
+    def run_pull(self, spec: str, cancel: threading.Event) -> None:
+        def report(progress: Progress) -> None:
+            now = time.monotonic()
+            if now - self._last_progress >= PROGRESS_INTERVAL_S or progress.done == progress.total:
+                self._last_progress = now
+                self.post_message(PullProgress(progress))
+
+        try:
+            pulled = pull(spec, self.n_ctx, self.budget,
+                          download=lambda remote, dest: download(remote, dest, report, cancel))
+        except HearthError as error:
+            self.post_message(PullFinished(None, error))
+        else:
+            self.post_message(PullFinished(pulled))
+
+    def on_pull_progress(self, message: PullProgress) -> None:
+        p = message.progress
+        bar = self.query_one(ProgressBar)
+        bar.update(total=p.total, progress=p.done)
+        total = mib(p.total) if p.total else "?"
+        self.query_one("#progress-text", Label).update(
+            f"{mib(p.done)} of {total} · {p.rate / 2**20:.1f} MiB/s · {_duration(p.eta_s)} left"
+            + (f" · resumed at {mib(p.resumed_from)}" if p.resumed_from else ""))
+
+    def on_pull_finished(self, message: PullFinished) -> None:
+        self.remove_class("-pulling")
+        if message.error is not None:
+            severity = "warning" if isinstance(message.error, FetchCancelled) else "error"
+            self.notify(message.error.message, title=message.error.title, severity=severity, timeout=10)
+            return
+        pulled = message.pulled
+        note = "" if pulled.n_ctx == self.n_ctx else f" It runs with n_ctx {pulled.n_ctx} to fit."
+        self.notify(f"Downloaded {pulled.path.name}.{note}")
+        self.dismiss(pulled)
+
+    def action_remove(self) -> None:
+        key = self._highlighted_key()
+        if key not in self._local:
+            return
+        path = self._local[key]
+        if self._sources.get(key) != "hearth":
+            self.notify(f"{path.name} belongs to {self._sources.get(key)}; hearth does not delete it.",
+                        severity="warning")
+            return
+        try:
+            remove_model(path.name, paths.models_dir())
+        except HearthError as error:
+            self.notify(error.message, title=error.title, severity="error")
+            return
+        self.notify(f"Removed {path.name}.")
+        self.reload()
+
+    def action_close(self) -> None:
+        if self.pulling:
+            self._cancel.set()  # the worker reports FetchCancelled; the partial file stays
+            return
+        self.dismiss(None)
