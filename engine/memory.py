@@ -264,8 +264,15 @@ def check_fits(path: Path, n_ctx: int, budget: MemoryBudget | None = None) -> Me
     if result.needed <= budget.usable:
         return result
     smaller = largest_fitting_ctx(lambda n: at(n).needed <= budget.usable, n_ctx // 2)
-    hint = (f"n_ctx {smaller} would fit (--n-ctx {smaller})" if smaller
-            else "choose a smaller model or quantization")
+    if smaller:
+        hint = f"n_ctx {smaller} would fit (--n-ctx {smaller})"
+    else:
+        from engine.picker import recommend  # the picker builds on this module
+
+        pick = recommend(n_ctx, budget)
+        hint = (f"{pick.model.family} {pick.pick.quant} would fit at n_ctx {pick.n_ctx} "
+                f"(hearth models pull {pick.model.family}:{pick.pick.quant})" if pick
+                else "no model in hearth's catalog fits either")
     raise ModelLoadError(
         f"{path.name} needs about {mib(result.needed)} at n_ctx {n_ctx} (weights {mib(result.weights - result.reclaimable)}, "
         f"KV cache {mib(result.kv_cache)}, compute {mib(result.compute)}), but this machine can give "

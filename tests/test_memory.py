@@ -100,6 +100,12 @@ def test_model_too_large_is_refused_before_loading(gguf_path: Path) -> None:
     assert "needs about 574.6 MiB at n_ctx 8192" in message and "can give 272.0 MiB" in message
     assert "n_ctx 2048 would fit" in message
     assert not backend.loaded
+    tiny = MemoryBudget(available=250 * MIB, margin=128 * MIB, source="test")
+    with pytest.raises(ModelLoadError, match="no model in hearth's catalog fits either"):
+        LlamaBackend(gguf_path, n_ctx=2048, memory_budget=tiny).load()
+    with pytest.raises(ModelLoadError, match=r"SmolLM2-135M-Instruct Q\w+ would fit at n_ctx 2048 \(hearth models pull"):
+        LlamaBackend(quantized(gguf_path, "Q8_0"), n_ctx=4096,
+                     memory_budget=MemoryBudget(available=420 * MIB, margin=128 * MIB, source="test")).load()
 
 
 def test_models_info_json_gives_the_estimate_parts_and_budget(gguf_path: Path, capsys) -> None:
