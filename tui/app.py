@@ -56,6 +56,8 @@ class HearthApp(App):
             backend, store, settings.chat.system_prompt,  # type: ignore[arg-type]
             model_name=backend.describe().name if backend else "",
         )
+        self._voice = None
+        self._speaker = None
         self.budget_override: MemoryBudget | None = None
         """Plan model fits for this budget instead of the machine's (tests)."""
         self.no_model_hint = NO_MODEL_HINT.format(models_dir=models_dir or "hearth's models directory")
@@ -66,6 +68,52 @@ class HearthApp(App):
     def on_mount(self) -> None:
         self.push_screen(ChatScreen())
 
+    def voice(self):
+        """Push-to-talk for this app (``voice.session.Voice``), created on first use."""
+        if self._voice is None:
+            from engine import paths
+            from voice.session import Voice
+
+            self._voice = Voice(self.settings.voice, paths.models_dir())
+        return self._voice
+
+    def warm_up_voice(self) -> None:
+        """Load the speech model in the background; a failure is reported when it is needed."""
+        try:
+            self.voice().transcriber()
+        except Exception as error:  # noqa: BLE001 - listen() raises it again, with its message
+            LOG.info("speech model not ready: %s", error)
+
+    def reply_speaker(self):
+        """With ``voice.speak``: a function the reply worker calls with each piece of reply text
+        (``None`` at the end) to speak it sentence by sentence; else ``None``. No TTS program:
+        one notification, and replies stay silent."""
+        if not self.settings.voice.speak:
+            return None
+        from voice.errors import VoiceError
+        from voice.speak import SentenceSplitter, Speaker
+
+        if self._speaker is None:
+            try:
+                self._speaker = Speaker(self.settings.voice.tts, piper_model=self.settings.voice.piper_model)
+            except VoiceError as error:
+                self.call_from_thread(self.notify, error.message, title=error.title, severity="warning")
+                return None
+        speaker, splitter = self._speaker, SentenceSplitter()
+
+        def speak(text: str | None) -> None:
+            for sentence in (splitter.feed(text) if text is not None else splitter.flush()):
+                speaker.say(sentence)
+
+        return speak
+
+    def stop_speaking(self) -> bool:
+        """Stop a reply being spoken; True if one was."""
+        if self._speaker is None or self._speaker.idle.is_set():
+            return False
+        self._speaker.stop()
+        return True
+
     def memory_budget(self) -> MemoryBudget:
         """What this machine can give a model now (see :func:`engine.memory.memory_budget`)."""
         return self.budget_override or memory_budget()
@@ -75,6 +123,8 @@ class HearthApp(App):
         if isinstance(screen, ChatScreen):
             yield SystemCommand("New chat", "Start a new conversation", screen.action_new_chat)
             yield SystemCommand("Chats", "Open, rename or delete past chats", screen.action_show_chats)
+            yield SystemCommand("Talk", "Push-to-talk: record a question (again to stop)",
+                                screen.action_push_to_talk)
             yield SystemCommand("Models", "Models here and in the catalog: download, remove, switch",
                                 screen.action_show_models)
             yield SystemCommand("Copy reply", "Copy the last reply (OSC 52)", screen.action_copy_reply)
@@ -90,6 +140,8 @@ class HearthApp(App):
         LOG.error("unexpected error", exc_info=error)
 
     def on_unmount(self) -> None:
+        if self._speaker is not None:
+            self._speaker.close()
         if self.backend is not None:
             try:
                 self.session.save_state()  # the next start reopens this chat without reprocessing

@@ -25,11 +25,13 @@ def build_prompt(question: str, context: str) -> str:
     return f"{question}\n\nInput:\n```\n{context.rstrip()}\n```"
 
 
-def run_ask(settings: Settings, question: str, backend) -> int:
-    """Answer ``question`` on stdout. Returns the exit code.
+def run_ask(settings: Settings, question: str, backend, speak: bool = False) -> int:
+    """Answer ``question`` on stdout (and aloud, sentence by sentence, with ``speak``). Returns
+    the exit code.
 
     Raises:
-        HearthError: no model, a model that does not load, a prompt too long for the context.
+        HearthError: no model, a model that does not load, a prompt too long for the context, no
+            TTS program (``speak``).
     """
     if backend is None:
         raise ModelLoadError("no model: pass --model PATH or set model.path in the config")
@@ -43,19 +45,33 @@ def run_ask(settings: Settings, question: str, backend) -> int:
     )
     out = sys.stdout
     ended_with_newline = True
+    speaker = splitter = None
+    if speak:
+        from voice.speak import SentenceSplitter, Speaker
+
+        speaker, splitter = Speaker(settings.voice.tts, piper_model=settings.voice.piper_model), SentenceSplitter()
     try:
         for event in session.send(build_prompt(question, context), params, threading.Event()):
             if isinstance(event, TokenEvent) and event.text:
                 out.write(event.text)
                 out.flush()
                 ended_with_newline = event.text.endswith("\n")
+                if speaker is not None:
+                    for sentence in splitter.feed(event.text):
+                        speaker.say(sentence)
             elif isinstance(event, ContextTrimmed):
                 print("hearth: the input was too long; the oldest part was left out", file=sys.stderr)
         if not ended_with_newline:
             out.write("\n")
         out.flush()
+        if speaker is not None:
+            for sentence in splitter.flush():
+                speaker.say(sentence)
+            speaker.idle.wait()
     except BrokenPipeError:  # e.g. `hearth ask ... | head -1`
         return 0
     finally:
+        if speaker is not None:
+            speaker.close()
         backend.close()
     return 0

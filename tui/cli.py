@@ -48,7 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask = commands.add_parser(
         "ask", parents=[common], help="answer one question on stdout (piped stdin is context)"
     )
-    ask.add_argument("question", nargs="+", help="the question")
+    ask.add_argument("question", nargs="*", help="the question")
+    ask.add_argument("--listen", action="store_true", help="ask aloud: record the question from the microphone")
+    ask.add_argument("--speak", action="store_true", help="also speak the answer (voice.tts)")
+    voice = commands.add_parser("voice", help="microphones and a speech-to-text test")
+    voice.add_argument("action", choices=["devices", "test"],
+                       help="devices: input devices and their rates; test: record (or --file) and transcribe")
+    voice.add_argument("--file", metavar="WAV", help="test: transcribe this audio file instead of recording")
+    voice.add_argument("--seconds", type=int, metavar="N", help="test: record at most N seconds")
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
     models = commands.add_parser("models", parents=[common], help="list models, show what one needs")
@@ -104,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             return run_config(args.action)
         settings = settings_from_args(args)
+        if args.command == "voice":
+            from tui.voice_cli import run_voice
+
+            return run_voice(args, settings)
         endpoint = getattr(args, "endpoint", None)
         if args.command == "models":
             from tui.models_cli import run_models
@@ -116,8 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ask":
             from tui.ask import run_ask
 
+            question = " ".join(args.question)
+            if args.listen:
+                from tui.voice_cli import listen_for_question
+
+                question = listen_for_question(settings)
+            elif not question:
+                raise ConfigError("hearth ask needs a question (or --listen to ask aloud)")
             backend = backend_with_fallback(settings, endpoint, warn=lambda text: print(f"hearth: {text}", file=sys.stderr))
-            return run_ask(settings, " ".join(args.question), backend)
+            return run_ask(settings, question, backend, speak=args.speak)
         return run_tui(settings, endpoint)
     except HearthError as error:
         print(f"hearth: {error.one_line()}", file=sys.stderr)

@@ -42,3 +42,25 @@ class ReplyFinished(Message):
     error: HearthError | None = None
     prompt: str = ""
     """The prompt, handed back when nothing was sent (so it can return to the input)."""
+
+
+@dataclass
+class VoiceLevel(Message):
+    """While recording: input level (dBFS) of the latest block and seconds recorded."""
+
+    dbfs: float
+    seconds: float
+
+
+@dataclass
+class VoiceRecorded(Message):
+    """Recording ended; transcription runs."""
+
+
+@dataclass
+class VoiceHeard(Message):
+    """The transcript (empty: nothing caught), or the error that stopped voice input."""
+
+    text: str
+    error: HearthError | None = None
+    cancelled: bool = False

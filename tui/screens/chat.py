@@ -22,6 +22,7 @@ from tui.frame_pacer import FramePacer
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.messages import CodeBlock, ReplyView, UserMessage
 from tui.widgets.prompt_input import PromptInput
+from tui.widgets.recording_bar import RecordingBar
 from tui.widgets.status_bar import StatusBar
 
 
@@ -46,6 +47,10 @@ class ChatScreen(Screen):
         super().__init__()
         self._cancel = threading.Event()
         self._reply: ReplyView | None = None
+        self._voice_stop: threading.Event | None = None  # set while recording
+        self._voice_cancel = threading.Event()
+        keys = self.app.settings.voice.push_to_talk_key
+        self._bindings.bind(keys, "push_to_talk", "Talk", key_display=keys.split(",")[0])
         ui = self.app.settings.ui
         self._pacer = FramePacer(ui.max_fps, ui.cpu_budget)
 
@@ -55,6 +60,7 @@ class ChatScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="conversation")
+        yield RecordingBar(self.app.settings.voice.push_to_talk_key.split(",")[0])
         yield PromptInput(id="prompt", cursor_blink=self.app.settings.ui.cursor_blink)
         yield StatusBar(id="status")
         yield KeyFooter()
@@ -157,6 +163,7 @@ class ChatScreen(Screen):
             max_tokens=settings.chat.max_tokens,
         )
         pacer = self._pacer
+        speak = self.app.reply_speaker()
         pending: list[str] = []
         last_post = 0.0
         stats: TokenEvent | None = None
@@ -166,6 +173,8 @@ class ChatScreen(Screen):
                     stats = event
                     if event.text:
                         pending.append(event.text)
+                        if speak is not None:
+                            speak(event.text)
                     now = time.monotonic()
                     if pending and now - last_post >= pacer.interval:
                         self.post_message(events.ReplyChunkArrived("".join(pending)))
@@ -174,6 +183,8 @@ class ChatScreen(Screen):
                 elif isinstance(event, session_events.ContextTrimmed):
                     self.post_message(events.ContextTrimmed(event.dropped_messages))
                 elif isinstance(event, session_events.ReplySaved):
+                    if speak is not None:
+                        speak(None)  # the last sentence
                     self.post_message(events.ReplyFinished(event.text, event.status, stats))
         except (ContextOverflowError, ModelLoadError) as error:  # nothing was sent or saved
             self.post_message(events.ReplyFinished("", "error", None, error, prompt=prompt))
@@ -224,7 +235,13 @@ class ChatScreen(Screen):
         # closes the backend (which waits for it)
 
     def action_stop(self) -> None:
-        """Esc: stop the streaming reply within one token (the partial reply stays)."""
+        """Esc: cancel a recording, else stop speaking, else stop the streaming reply within one
+        token (the partial reply stays)."""
+        if self._voice_stop is not None:
+            self._voice_cancel.set()
+            return
+        if self.app.stop_speaking():
+            return
         if self.streaming:
             self._cancel.set()
 
@@ -281,6 +298,69 @@ class ChatScreen(Screen):
             self.app.session.restore_state()
         except Exception as error:  # noqa: BLE001 - an optimisation must not break the chat
             self.app.log_exception(error)
+
+    # -- push-to-talk --------------------------------------------------------------------------
+
+    def action_push_to_talk(self) -> None:
+        """Start a recording; pressed again, stop it (a pause in speech stops it too). Stops any
+        reply being spoken first."""
+        self.app.stop_speaking()
+        if self._voice_stop is not None:
+            self._voice_stop.set()
+            return
+        self._voice_stop, self._voice_cancel = threading.Event(), threading.Event()
+        self.query_one(RecordingBar).recording(0.0, -120.0)
+        self.listen(self._voice_stop, self._voice_cancel)
+
+    @work(thread=True, exclusive=True, group="voice", exit_on_error=False)
+    def listen(self, stop: threading.Event, cancel: threading.Event) -> None:
+        last = 0.0
+
+        def level(sample) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= 0.1:  # at most ten meter redraws a second
+                last = now
+                self.post_message(events.VoiceLevel(sample.dbfs, sample.seconds))
+
+        try:
+            voice = self.app.voice()
+            threading.Thread(target=self.app.warm_up_voice, daemon=True).start()  # model loads while you speak
+            heard = voice.listen(stop, cancel, level, on_stopped=lambda: self.post_message(events.VoiceRecorded()))
+        except HearthError as error:
+            self.post_message(events.VoiceHeard("", error))
+        except Exception as error:  # noqa: BLE001 - a user sees one line, the log keeps the rest
+            self.app.log_exception(error)
+            self.post_message(events.VoiceHeard("", BackendError(f"voice input failed: {error} (details in the log)")))
+        else:
+            self.post_message(events.VoiceHeard(heard.text, cancelled=cancel.is_set()))
+
+    def on_voice_level(self, message: events.VoiceLevel) -> None:
+        if self._voice_stop is not None:
+            self.query_one(RecordingBar).recording(message.seconds, message.dbfs)
+
+    def on_voice_recorded(self, message: events.VoiceRecorded) -> None:
+        if self._voice_stop is not None and not self._voice_cancel.is_set():
+            self.query_one(RecordingBar).transcribing()
+
+    async def on_voice_heard(self, message: events.VoiceHeard) -> None:
+        self._voice_stop = None
+        self.query_one(RecordingBar).hide()
+        if message.error is not None:
+            self._notify_error(message.error)
+            return
+        if message.cancelled:
+            return
+        if not message.text:
+            self.notify("Didn't catch that — nothing but silence or noise was heard.", severity="warning")
+            return
+        prompt = self.query_one(PromptInput)
+        text = f"{prompt.text.rstrip()} {message.text}".strip() if prompt.text.strip() else message.text
+        prompt.load_text(text)
+        prompt.move_cursor(prompt.document.end)
+        prompt.focus()
+        if self.app.settings.voice.auto_send:
+            await self.send_prompt(PromptInput.Submitted(prompt, text))
 
     # -- models -------------------------------------------------------------------------------
 

@@ -1,0 +1,63 @@
+"""``hearth voice devices|test`` and the listening half of ``hearth ask --listen``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from engine import paths
+from engine.config import Settings
+from voice.errors import VoiceError
+
+
+def run_voice(args: argparse.Namespace, settings: Settings) -> int:
+    """Raises:
+        VoiceError: PortAudio, devices, the speech model, an unreadable file."""
+    from voice.capture import input_devices
+    from voice.session import Voice
+
+    if args.action == "devices":
+        devices = input_devices()
+        if not devices:
+            raise VoiceError("no input devices")
+        for d in devices:
+            mark = "*" if d.is_default else " "
+            print(f"{mark} {d.index:3}  {d.name}  ({d.channels} ch, default {d.default_rate:.0f} Hz)")
+        return 0
+    voice = Voice(settings.voice, paths.models_dir())
+    if args.file:
+        heard = voice.transcribe_file(Path(args.file))
+        how = f"{args.file}"
+    else:
+        if args.seconds:
+            voice = Voice(settings.voice.__class__(**{**settings.voice.__dict__, "max_seconds": args.seconds}),
+                          paths.models_dir())
+        print("hearth: listening… (stops when you pause)", file=sys.stderr)
+        voice.transcriber()  # load first, so the timing below is the transcription alone
+        heard = voice.listen(threading.Event())
+        how = "microphone"
+    t = heard.transcript
+    print(t.text if t.text else "(didn't catch that)")
+    print(f"hearth: {how}: {t.audio_s:.2f} s of audio, {t.speech_s:.2f} s of speech, "
+          f"transcribed in {heard.stop_to_text_s:.3f} s", file=sys.stderr)
+    return 0
+
+
+def listen_for_question(settings: Settings) -> str:
+    """Record one question from the microphone (ends when the speaker pauses).
+
+    Raises:
+        VoiceError: as :meth:`voice.session.Voice.listen`, or nothing was heard.
+    """
+    from voice.session import Voice
+
+    voice = Voice(settings.voice, paths.models_dir())
+    voice.transcriber()
+    print("hearth: listening… (stops when you pause)", file=sys.stderr)
+    heard = voice.listen(threading.Event())
+    if not heard.text:
+        raise VoiceError("didn't catch that: nothing but silence or noise was heard")
+    print(f"hearth: heard: {heard.text}", file=sys.stderr)
+    return heard.text

@@ -1,0 +1,95 @@
+"""Push-to-talk as the TUI and the CLI use it: the configured microphone, one recording at a
+time, and the speech model (loaded on first use, or warmed up in the background, and kept)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from engine.config import VoiceSettings
+from voice.capture import Recorder, find_device
+from voice.listen import Level, record
+from voice.speech_model import resolve_speech_model
+from voice.stt import Transcriber, Transcript
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A transcript with the recording's timings: ``record_s`` wall seconds from start to stop,
+    ``stop_to_text_s`` from the end of recording to the transcript."""
+
+    transcript: Transcript
+    record_s: float
+    stop_to_text_s: float
+
+    @property
+    def text(self) -> str:
+        return self.transcript.text
+
+
+class Voice:
+    """Args: the ``[voice]`` settings; ``models_dir``: hearth's model store."""
+
+    def __init__(self, settings: VoiceSettings, models_dir: Path) -> None:
+        self.settings = settings
+        self.models_dir = models_dir
+        self._transcriber: Transcriber | None = None
+        self._lock = threading.Lock()
+
+    def transcriber(self) -> Transcriber:
+        """The speech model, resolved (and fetched into the store) on first use, then loaded.
+
+        Raises:
+            VoiceError: the model cannot be found, fetched or loaded.
+        """
+        with self._lock:
+            if self._transcriber is None:
+                directory = resolve_speech_model(self.settings.stt_model, self.models_dir)
+                self._transcriber = Transcriber(directory, threads=self.settings.stt_threads)
+        self._transcriber.load()
+        return self._transcriber
+
+    def listen(self, stop: threading.Event, cancel: threading.Event | None = None,
+               on_level: Callable[[Level], None] | None = None,
+               on_stopped: Callable[[], None] | None = None) -> Heard:
+        """Record from the configured microphone until ``stop``, a pause, or the longest recording;
+        transcribe. ``on_stopped`` is called when recording ends (before transcribing).
+
+        Raises:
+            VoiceError: no PortAudio, no or no such device, refused rates, device gone, model.
+        """
+        device = find_device(self.settings.input_device)
+        recorder = Recorder(device, max_seconds=self.settings.max_seconds)
+        started = time.perf_counter()
+        audio = record(recorder, stop, cancel, self.settings.silence_ms / 1000, on_level)
+        stopped = time.perf_counter()
+        if on_stopped is not None:
+            on_stopped()
+        if cancel is not None and cancel.is_set():
+            return Heard(Transcript("", 0.0, 0.0, 0.0), stopped - started, 0.0)
+        transcript = self.transcriber().transcribe(audio)
+        return Heard(transcript, stopped - started, time.perf_counter() - stopped)
+
+    def transcribe_file(self, path: Path) -> Heard:
+        """Transcribe an audio file (any rate or format PyAV reads; resampled to 16 kHz mono).
+
+        Raises:
+            VoiceError: unreadable file, or the model.
+        """
+        from faster_whisper import decode_audio
+
+        from voice.errors import VoiceError
+
+        try:
+            audio = decode_audio(str(path), sampling_rate=16000)
+        except Exception as exc:  # noqa: BLE001 - PyAV raises many types for a bad file
+            raise VoiceError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+        started = time.perf_counter()
+        transcript = self.transcriber().transcribe(audio)
+        return Heard(transcript, 0.0, time.perf_counter() - started)
+
+    def with_device(self, device: str) -> "Voice":
+        return Voice(replace(self.settings, input_device=device), self.models_dir)
