@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -95,3 +96,37 @@ def test_escape_sequences_in_model_output_stay_inert(term: Tmux) -> None:
     assert "PWNED" not in title
     buffers = subprocess.run(["tmux", "-L", term.socket, "list-buffers"], capture_output=True, text=True).stdout
     assert "evil" not in buffers and "ZXZpbA" not in buffers  # no OSC 52 clipboard write
+
+
+NATIVE_AUDIO_MARKERS = ("ALSA lib", "Expression '", "PortAudio", "pa_linux_alsa", "ctranslate2", "[W:onnxruntime")
+
+
+@pytest.mark.model
+@pytest.mark.voice
+def test_push_to_talk_in_a_real_terminal_shows_nothing_native(term: Tmux, gguf_path: Path, audio, speech_model,
+                                                               tmp_path: Path) -> None:
+    config = tmp_path / "voice.toml"
+    config.write_text(f'[voice]\nstt_model = "{speech_model}"\ninput_device = "filemic"\nauto_send = true\n'
+                      '[chat]\ntemperature = 0.0\n')
+    term.env |= {"HEARTH_CONFIG": str(config), "ALSA_CONFIG_PATH": os.environ["ALSA_CONFIG_PATH"]}
+    term.start(hearth("--model", str(gguf_path)))
+    term.wait_for("Ask anything")
+    term.key("C-r")
+    screen = term.wait_for("Paris", timeout=120)
+    assert "What is the capital of France?" in screen
+    for marker in NATIVE_AUDIO_MARKERS:
+        assert marker not in screen, f"{marker!r} reached the terminal:\n{screen}"
+
+
+@pytest.mark.voice
+def test_missing_microphone_in_a_real_terminal_is_one_notification(term: Tmux, gguf_path: Path, audio,
+                                                                   speech_model, tmp_path: Path) -> None:
+    config = tmp_path / "voice.toml"
+    config.write_text(f'[voice]\nstt_model = "{speech_model}"\ninput_device = "usb-mic"\n')
+    term.env |= {"HEARTH_CONFIG": str(config), "ALSA_CONFIG_PATH": os.environ["ALSA_CONFIG_PATH"]}
+    term.start(hearth("--model", str(gguf_path)))
+    term.wait_for("Ask anything")
+    term.key("F5")
+    screen = term.wait_for("usb-mic")
+    for marker in NATIVE_AUDIO_MARKERS:
+        assert marker not in screen, f"{marker!r} reached the terminal:\n{screen}"

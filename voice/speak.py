@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from voice.errors import VoiceError
@@ -125,6 +126,8 @@ class Speaker:
         self._lock = threading.Lock()
         self._count = 0
         self.spoken: list[str] = []
+        self.finished_at: list[float] = []
+        """``time.perf_counter()`` when each sentence's audio was done (played, or written)."""
         self.idle = threading.Event()
         self.idle.set()
         self._thread = threading.Thread(target=self._run, daemon=True, name="hearth-speaker")
@@ -174,5 +177,6 @@ class Speaker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
             self.spoken.append(sentence)
+            self.finished_at.append(time.perf_counter())
             if self._queue.empty():
                 self.idle.set()
