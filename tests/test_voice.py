@@ -43,8 +43,11 @@ def same_question(text: str) -> bool:
     return "what is the capital of france" in words and "in one word" in words
 
 
-def test_question_from_the_microphone_is_transcribed(voice) -> None:
+def test_question_from_the_microphone_is_transcribed(voice, caplog) -> None:
+    caplog.set_level("INFO", logger="hearth.voice")
     heard = voice.listen(threading.Event())
+    # transcribing began at the pause, before the recording ended, and that transcript was used
+    assert "used the transcript started at the pause" in caplog.text
     assert same_question(heard.text)
     # the pause after the question ended the recording (VAD), long before max_seconds
     assert heard.transcript.audio_s < 8 and heard.transcript.speech_s > 2
@@ -55,7 +58,7 @@ def test_a_48khz_device_transcribes_the_same(voice) -> None:
     from voice.listen import record
 
     recorder = Recorder(find_device("filemic48"), max_seconds=20, rates=(48000,))
-    audio16 = record(recorder, threading.Event())
+    audio16 = record(recorder, threading.Event()).audio
     assert recorder.rate == 48000
     assert same_question(voice.transcriber().transcribe(audio16).text)
     assert same_question(voice.listen(threading.Event()).text)

@@ -15,10 +15,21 @@ from voice.stt import speech_spans
 
 VAD_EVERY_S = 0.3
 """Seconds of new audio between voice-activity checks for the auto-stop."""
+SPECULATE_S = 0.3
+"""Silence after speech (seconds) at which transcribing starts, before the recording is over."""
 WINDOW_EXTRA_S = 1.5
 """Seconds of audio before the silence that each VAD check also looks at."""
 STALL_S = 3.0
 """A device that delivers nothing for this long (wall time) has gone away."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A finished recording: mono float32 at 16 kHz, and where (in samples at the device rate,
+    from the start) the last speech the VAD heard ended (``None``: none heard)."""
+
+    audio: np.ndarray
+    speech_end: int | None
 
 
 @dataclass(frozen=True)
@@ -40,10 +51,15 @@ def record(
     cancel: threading.Event | None = None,
     silence_s: float = 0.8,
     on_level: Callable[[Level], None] | None = None,
-) -> np.ndarray:
+    on_pause: Callable[[np.ndarray, int], None] | None = None,
+) -> Recorded:
     """Record with ``recorder`` until ``stop`` is set, ``silence_s`` of silence follows speech
-    (VAD), or ``recorder.max_seconds`` of audio; returns mono float32 at 16 kHz (empty when
-    ``cancel`` was set).
+    (VAD), or ``recorder.max_seconds`` of audio (empty audio when ``cancel`` was set).
+
+    ``on_pause(audio_16k_so_far, speech_end)`` is called once per pause of :data:`SPECULATE_S`
+    after speech — before the recording is known to be over — so the caller can start
+    transcribing; if no speech follows, ``speech_end`` is the recording's and that transcript
+    stands (see :meth:`voice.session.Voice.listen`).
 
     Raises:
         VoiceError: the device cannot be opened, or stops delivering audio (unplugged).
@@ -54,6 +70,7 @@ def record(
     idle = 0.0
     pause = _PauseDetector(recorder.rate, silence_s)
     done = False
+    speculated: int | None = None
     try:
         while not stop.is_set() and not (cancel is not None and cancel.is_set()):
             new = recorder.take(timeout=0.1)
@@ -71,9 +88,13 @@ def record(
                 samples += len(block)
                 if (samples - checked) / recorder.rate >= VAD_EVERY_S:
                     checked = samples
-                    if pause.paused(blocks):
+                    if pause.paused(blocks, samples):
                         done = True
                         break
+                    if (on_pause is not None and pause.silence >= SPECULATE_S
+                            and pause.speech_end is not None and pause.speech_end != speculated):
+                        speculated = pause.speech_end
+                        on_pause(to_16k(np.concatenate(blocks), recorder.rate), speculated)
             if on_level is not None:
                 on_level(Level(_dbfs(blocks[-1]), samples / recorder.rate))
             if done:
@@ -81,9 +102,9 @@ def record(
     finally:
         recorder.stop()
     if cancel is not None and cancel.is_set():
-        return np.zeros(0, dtype=np.float32)
+        return Recorded(np.zeros(0, dtype=np.float32), None)
     audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    return to_16k(audio, recorder.rate)
+    return Recorded(to_16k(audio, recorder.rate), pause.speech_end)
 
 
 class _PauseDetector:
@@ -96,8 +117,13 @@ class _PauseDetector:
         self.silence_s = silence_s
         self.window = int((silence_s + WINDOW_EXTRA_S) * rate)
         self.heard = False
+        self.silence = 0.0
+        """Seconds of silence at the end, as of the last check."""
+        self.speech_end: int | None = None
+        """Sample (device rate, from the start) where the last heard speech ended."""
 
-    def paused(self, blocks: list[np.ndarray]) -> bool:
+    def paused(self, blocks: list[np.ndarray], total: int) -> bool:
+        """Whether the recording of ``total`` samples so far (``blocks``) ends in a pause."""
         tail: list[np.ndarray] = []
         size = 0
         for block in reversed(blocks):
@@ -109,7 +135,11 @@ class _PauseDetector:
         spans = speech_spans(audio16)
         if spans:
             self.heard = True
-            silence = (len(audio16) - spans[-1][1]) / TARGET_RATE
+            self.silence = (len(audio16) - spans[-1][1]) / TARGET_RATE
+            # the same instant in device samples; rounded to a block so re-checks agree
+            end = total - int(self.silence * self.rate)
+            block = int(self.rate * 0.05)
+            self.speech_end = end - end % block
         else:
-            silence = len(audio16) / TARGET_RATE
-        return self.heard and silence >= self.silence_s
+            self.silence = len(audio16) / TARGET_RATE
+        return self.heard and self.silence >= self.silence_s

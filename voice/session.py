@@ -3,6 +3,7 @@ time, and the speech model (loaded on first use, or warmed up in the background,
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -14,6 +15,8 @@ from voice.capture import Recorder, find_device
 from voice.listen import Level, record
 from voice.speech_model import resolve_speech_model
 from voice.stt import Transcriber, Transcript
+
+LOG = logging.getLogger("hearth.voice")
 
 
 @dataclass(frozen=True)
@@ -54,23 +57,38 @@ class Voice:
 
     def listen(self, stop: threading.Event, cancel: threading.Event | None = None,
                on_level: Callable[[Level], None] | None = None,
-               on_stopped: Callable[[], None] | None = None) -> Heard:
-        """Record from the configured microphone until ``stop``, a pause, or the longest recording;
-        transcribe. ``on_stopped`` is called when recording ends (before transcribing).
+               on_stopped: Callable[[], None] | None = None,
+               recorder: Recorder | None = None) -> Heard:
+        """Record from the configured microphone (or ``recorder``) until ``stop``, a pause, or
+        the longest recording; transcribe. ``on_stopped`` is called when recording ends.
+
+        Transcription starts speculatively at the first short pause after speech, while the
+        recording still runs: if no more speech comes before it stops, that transcript is the
+        answer, so the time from stop to text is mostly gone; otherwise it is discarded.
 
         Raises:
             VoiceError: no PortAudio, no or no such device, refused rates, device gone, model.
         """
-        device = find_device(self.settings.input_device)
-        recorder = Recorder(device, max_seconds=self.settings.max_seconds)
+        if recorder is None:
+            recorder = Recorder(find_device(self.settings.input_device), max_seconds=self.settings.max_seconds)
+        guesses: dict[int, _Guess] = {}
+
+        def on_pause(audio, speech_end: int) -> None:
+            guesses[speech_end] = _Guess(self, audio)
+
         started = time.perf_counter()
-        audio = record(recorder, stop, cancel, self.settings.silence_ms / 1000, on_level)
+        recorded = record(recorder, stop, cancel, self.settings.silence_ms / 1000, on_level, on_pause)
         stopped = time.perf_counter()
         if on_stopped is not None:
             on_stopped()
         if cancel is not None and cancel.is_set():
             return Heard(Transcript("", 0.0, 0.0, 0.0), stopped - started, 0.0)
-        transcript = self.transcriber().transcribe(audio)
+        guess = guesses.get(recorded.speech_end) if recorded.speech_end is not None else None
+        transcript = guess.result() if guess is not None else None
+        if transcript is not None:
+            LOG.info("used the transcript started at the pause (no speech after it)")
+        else:
+            transcript = self.transcriber().transcribe(recorded.audio)
         return Heard(transcript, stopped - started, time.perf_counter() - stopped)
 
     def transcribe_file(self, path: Path) -> Heard:
@@ -93,3 +111,22 @@ class Voice:
 
     def with_device(self, device: str) -> "Voice":
         return Voice(replace(self.settings, input_device=device), self.models_dir)
+
+
+class _Guess:
+    """A transcription started before the recording ended, on its own thread."""
+
+    def __init__(self, voice: Voice, audio) -> None:
+        self._transcript: Transcript | None = None
+        self._thread = threading.Thread(target=self._run, args=(voice, audio), daemon=True)
+        self._thread.start()
+
+    def _run(self, voice: Voice, audio) -> None:
+        try:
+            self._transcript = voice.transcriber().transcribe(audio)
+        except Exception:  # noqa: BLE001 - the normal path transcribes again and reports errors
+            self._transcript = None
+
+    def result(self) -> Transcript | None:
+        self._thread.join()
+        return self._transcript

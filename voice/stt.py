@@ -59,6 +59,7 @@ class Transcriber:
         self.threads = threads
         self._model: Any = None
         self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
 
     @property
     def english_only(self) -> bool:
@@ -93,6 +94,10 @@ class Transcriber:
             VoiceError: the model cannot be loaded.
         """
         self.load()
+        with self._run_lock:  # one transcription at a time (a speculative one may be running)
+            return self._transcribe(audio)
+
+    def _transcribe(self, audio: np.ndarray) -> Transcript:
         audio_s = len(audio) / TARGET_RATE
         started = time.perf_counter()
         spans = speech_spans(audio)

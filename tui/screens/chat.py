@@ -50,7 +50,7 @@ class ChatScreen(Screen):
         self._voice_stop: threading.Event | None = None  # set while recording
         self._voice_cancel = threading.Event()
         keys = self.app.settings.voice.push_to_talk_key
-        self._bindings.bind(keys, "push_to_talk", "Talk", key_display=keys.split(",")[0])
+        self._bindings.bind(keys, "push_to_talk", "Talk")
         ui = self.app.settings.ui
         self._pacer = FramePacer(ui.max_fps, ui.cpu_budget)
 
