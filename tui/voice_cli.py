@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 from pathlib import Path
@@ -32,8 +33,7 @@ def run_voice(args: argparse.Namespace, settings: Settings) -> int:
         how = f"{args.file}"
     else:
         if args.seconds:
-            voice = Voice(settings.voice.__class__(**{**settings.voice.__dict__, "max_seconds": args.seconds}),
-                          paths.models_dir())
+            voice = Voice(dataclasses.replace(settings.voice, max_seconds=args.seconds), paths.models_dir())
         print("hearth: listening… (stops when you pause)", file=sys.stderr)
         voice.transcriber()  # load first, so the timing below is the transcription alone
         heard = voice.listen(threading.Event())
