@@ -86,8 +86,8 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Models · n_ctx {self.n_ctx} · this machine can give {mib(self.budget.usable)} "
-                        f"({self.budget.source} minus a {mib(self.budget.margin)} margin)")
+            yield Label(f"Models · n_ctx {self.n_ctx} · {mib(self.budget.usable)} usable "
+                        f"({self.budget.source} {mib(self.budget.available)} − {mib(self.budget.margin)} margin)")
             yield Static("", id="pick")
             yield OptionList(id="models")
             yield ProgressBar(id="progress", classes="pulling", show_eta=False)
