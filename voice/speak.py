@@ -5,10 +5,12 @@ installed) on a background thread, starting with the first complete sentence."""
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -147,6 +149,10 @@ class Speaker:
         with self._lock:
             if self._process is not None and self._process.poll() is None:
                 self._process.terminate()
+        if self.engine == "piper" and self.output_dir is None:
+            from voice.capture import sounddevice
+
+            sounddevice().stop()
         self.idle.set()
 
     def close(self) -> None:
@@ -154,10 +160,29 @@ class Speaker:
         self._queue.put(None)
 
     def _command(self, sentence: str, wav: Path | None) -> tuple[list[str], str | None]:
+        """espeak-ng plays through the system's audio itself; Piper only writes a WAV (played
+        afterwards with sounddevice, see :meth:`_play`)."""
         if self.engine == "piper":
-            out = ["--output_file", str(wav)] if wav else ["--output-raw"]
-            return ["piper", "--model", self.piper_model, *out], sentence
+            return ["piper", "--model", self.piper_model, "--output_file", str(wav)], sentence
         return (["espeak-ng", "-w", str(wav), sentence] if wav else ["espeak-ng", sentence]), None
+
+    def _play(self, wav: Path) -> None:
+        """Play a WAV on the default output device (sounddevice); :meth:`stop` cuts it short."""
+        import wave
+
+        import numpy as np
+
+        from voice.capture import sounddevice
+
+        with wave.open(str(wav)) as w:
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+            rate = w.getframerate()
+        sd = sounddevice()
+        try:
+            sd.play(samples, rate)
+            sd.wait()
+        except sd.PortAudioError as exc:
+            LOG.warning("cannot play speech: %s", exc)
 
     def _run(self) -> None:
         while True:
@@ -165,9 +190,11 @@ class Speaker:
             if sentence is None:
                 return
             wav = None
+            self._count += 1
             if self.output_dir is not None:
-                self._count += 1
                 wav = self.output_dir / f"{self._count:03d}.wav"
+            elif self.engine == "piper":
+                wav = Path(tempfile.gettempdir()) / f"hearth-speech-{os.getpid()}-{self._count}.wav"
             argv, stdin = self._command(sentence, wav)
             with self._lock:
                 self._process = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
@@ -176,6 +203,10 @@ class Speaker:
                 self._process.communicate(stdin, timeout=120)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+            if self.output_dir is None and wav is not None:  # Piper: play what it wrote
+                if wav.exists() and not self.idle.is_set():
+                    self._play(wav)
+                wav.unlink(missing_ok=True)
             self.spoken.append(sentence)
             self.finished_at.append(time.perf_counter())
             if self._queue.empty():
