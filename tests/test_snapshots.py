@@ -40,3 +40,19 @@ async def converse(pilot) -> None:
 @pytest.mark.parametrize("theme", ["hearth-dark", "hearth-light"])
 def test_chat_screen(snap_compare, theme: str) -> None:
     assert snap_compare(make(theme), terminal_size=(80, 24), run_before=converse)
+
+
+def test_first_run_model_screen(snap_compare) -> None:
+    """No model yet: the model screen on the pick for a 2 GiB machine (budget pinned)."""
+    from engine.memory import MemoryBudget
+
+    app = HearthApp(settings_from_dict({}), None, HistoryStore(paths.history_db_path()))
+    app.budget_override = MemoryBudget(available=2 * 2**30, margin=200 * 2**20, source="MemAvailable")
+
+    async def opened(pilot) -> None:
+        from tui.screens.models import ModelsScreen
+
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=opened)
