@@ -24,4 +24,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 scripts/setup.sh --dev
+# The boundaries (import-linter contracts in pyproject.toml), lint and types, then the tests.
+.venv/bin/lint-imports
+.venv/bin/ruff check engine voice tui themes tests bench
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench import tui_vs_raw
 from bench.ptyrun import PtyProcess
-from engine.starter_model import ensure_starter_model
+from engine.models.starter import ensure_starter_model
 
 THREADS = tui_vs_raw.THREADS
 REPLY_LOG = tui_vs_raw.REPLY_LOG

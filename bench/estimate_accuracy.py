@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from bench.quants import quantized
-from engine.memory import estimate_file
-from engine.starter_model import ensure_starter_model
+from engine.models.fit import estimate_file
+from engine.models.starter import ensure_starter_model
 
 MIB = 2**20
 
@@ -32,7 +32,7 @@ def main() -> None:
         for n_ctx in (1024, 4096, 8192):
             out = subprocess.run([sys.executable, "-m", "bench.rss_probe", str(path), str(n_ctx)],
                                  capture_output=True, text=True, check=True)
-            measured = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("{")))["peak_rss"]
+            measured = json.loads(next(row for row in out.stdout.splitlines() if row.startswith("{")))["peak_rss"]
             e = estimate_file(path, n_ctx)
             error = e.total / measured - 1
             worst = max(worst, abs(error))

@@ -1,7 +1,7 @@
 """hearth's remote backend against a plain httpx client, reading the same server's stream.
 
 A real OpenAI-compatible server (llama-cpp-python's, on the real SmolLM2 GGUF) runs on
-127.0.0.1; the same prompt is streamed through ``engine.remote_backend.RemoteBackend`` and
+127.0.0.1; the same prompt is streamed through ``engine.chat.remote.RemoteBackend`` and
 through a minimal httpx loop (``iter_lines`` + ``json.loads``), alternating, and medians of tokens/s
 and time to first token are printed. Target: hearth >= 0.97 of the plain client's tokens/s.
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import httpx
 
-from engine.backend import GenerationParams
+from engine.chat.backend import GenerationParams
+from engine.chat.remote import RemoteBackend
 from engine.config import EndpointSettings
-from engine.remote_backend import RemoteBackend
-from engine.starter_model import ensure_starter_model
+from engine.models.starter import ensure_starter_model
 from tests.servers import LlamaServer
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."

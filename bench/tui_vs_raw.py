@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.ptyrun import PtyProcess
 from engine.config import Settings
-from engine.starter_model import ensure_starter_model
+from engine.models.starter import ensure_starter_model
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 MAX_TOKENS = 600

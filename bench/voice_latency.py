@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-
-import numpy as np
 import threading
 import time
 from pathlib import Path
 
-from engine.backend import GenerationParams, TokenEvent
+import numpy as np
+
+from engine.chat.backend import GenerationParams, TokenEvent
+from engine.chat.llama import LlamaBackend
+from engine.chat.session import ChatSession
 from engine.config import Settings
-from engine.llama_backend import LlamaBackend
-from engine.session import ChatSession
-from engine.starter_model import ensure_starter_model
+from engine.models.starter import ensure_starter_model
 from voice.speak import SentenceSplitter, Speaker
 from voice.speech_model import ensure_tiny_en
 from voice.stt import Transcriber
@@ -126,7 +126,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         devices = install_devices(tmp_dir)
-        for text, device in zip(UTTERANCES, devices):
+        for text, device in zip(UTTERANCES, devices, strict=True):
             audio = speech(text, tmp_dir)
             seconds = len(audio) / 16000
             voice = Voice(VoiceSettings(stt_model=str(model_dir), input_device=device), tmp_dir)

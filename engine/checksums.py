@@ -9,7 +9,7 @@ CHUNK = 1 << 20
 """Bytes read at a time."""
 
 
-def sha256_digest(path: Path) -> "hashlib._Hash":
+def sha256_digest(path: Path) -> hashlib._Hash:
     """The running sha256 of ``path``'s bytes (more can be fed to it: a resumed download)."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:

@@ -119,7 +119,7 @@ class VoiceSettings:
     """A pause this long after speech ends the recording (voice-activity detection)."""
 
     max_seconds: int = 30
-    """The longest recording, seconds."""
+    """The longest recording, and the longest audio file ``hearth voice test --file`` takes, seconds."""
 
     stt_threads: int = 1
     """CPU threads for speech-to-text; the rest stay with llama.cpp."""
@@ -146,7 +146,8 @@ class EndpointSettings:
     """Seconds to wait for the connection."""
 
     read_timeout: float = 60.0
-    """Seconds to wait between streamed chunks (the first one includes prompt processing)."""
+    """Seconds to wait for the next piece of the reply (the first includes the server's prompt
+    processing); keep-alive comments do not count, so a server that sends only those is stalled."""
 
     n_ctx: int = 8192
     """The server's context window in tokens (servers do not report it); used to trim history."""
@@ -265,7 +266,7 @@ def _build_section(name: str, cls: type, table: dict[str, Any], source: str) -> 
     for key, value in table.items():
         if key not in fields:
             raise ConfigError(f"{source}: unknown key {name}.{key}{_nearest(key, fields)}")
-        expected = fields[key].type
+        expected = str(fields[key].type)  # a string: these modules use `from __future__ import annotations`
         values[key] = _check_type(f"{name}.{key}", value, expected, source)
     section = cls(**values)
     _check_ranges(name, section, source)

@@ -3,6 +3,8 @@ prints one clear line and the TUI shows one notification; no traceback reaches a
 
 from __future__ import annotations
 
+from engine.sanitize import inert
+
 
 class HearthError(Exception):
     """Base of every error hearth shows to a user.
@@ -21,8 +23,9 @@ class HearthError(Exception):
             self.title = title
 
     def one_line(self) -> str:
-        """``"<title>: <message>"`` on a single line."""
-        return f"{self.title}: {self.message}".replace("\n", " ")
+        """``"<title>: <message>"`` on a single line, made inert (messages carry file names and
+        server replies)."""
+        return inert(f"{self.title}: {self.message}".replace("\n", " "), one_line=True)
 
 
 class ConfigError(HearthError):
@@ -53,6 +56,10 @@ class FetchError(HearthError):
     """A model download failed: hub unreachable, no such file, disk space, interrupted, checksum."""
 
     title = "Download error"
+
+
+class HubUnreachable(FetchError):
+    """The model hub cannot be reached at all (offline, DNS, refused): nothing can be fetched."""
 
 
 class FetchCancelled(FetchError):

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.sanitize import inert
+
 LOGGER = logging.getLogger("hearth")
 _LLAMA_LOGGER = logging.getLogger("hearth.llama")
 
@@ -30,6 +32,15 @@ first_native_error = ""
 load: "tensor 'token_embd.weight' data is not within the file bounds")."""
 
 
+class InertFormatter(logging.Formatter):
+    """Log lines with untrusted text made inert (file names, a GGUF's ``general.name`` in
+    llama.cpp's own lines, server replies): a log read with ``cat`` or ``tail -f`` in a terminal
+    must not run escape sequences. Newlines stay (tracebacks)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return inert(super().format(record))
+
+
 def configure_logging(path: Path, level: int = logging.INFO) -> None:
     """Send the ``hearth`` logger to ``path`` (created mode 0600). Idempotent."""
     if any(getattr(h, "_hearth", False) for h in LOGGER.handlers):
@@ -39,7 +50,7 @@ def configure_logging(path: Path, level: int = logging.INFO) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     handler = logging.FileHandler(path, encoding="utf-8")
     handler._hearth = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(InertFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     LOGGER.addHandler(handler)
     LOGGER.setLevel(level)
     LOGGER.propagate = False

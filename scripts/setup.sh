@@ -24,7 +24,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
         # A native build on x86-64 CPUs with AMX segfaults in ggml_backend_amx_mul_mat on the first
-        # decode (ARCHITECTURE.md): build for AVX2 instead. ARM (a Pi) keeps the native build.
+        # decode (llama.cpp's AMX path): build for AVX2 instead. ARM (a Pi) keeps the native build.
         case "$(uname -m)" in
             x86_64|amd64) export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" ;;
         esac
@@ -36,4 +36,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # A first run with no model gets the starter model (SmolLM2-135M-Instruct, ~94 MiB).
-.venv/bin/python -m engine.starter_model >/dev/null
+.venv/bin/python -m engine.models.starter >/dev/null

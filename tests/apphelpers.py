@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 from engine import paths
+from engine.chat.history import HistoryStore
+from engine.chat.kv_state import KVStateStore
+from engine.chat.llama import LlamaBackend
 from engine.config import Settings, settings_from_dict
-from engine.history import HistoryStore
-from engine.kv_state import KVStateStore
-from engine.llama_backend import LlamaBackend
 from tui.app import HearthApp
 
 

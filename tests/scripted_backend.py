@@ -5,12 +5,18 @@ llama.cpp backend instead."""
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
-from engine.backend import GenerationParams, Message, ModelInfo, TokenEvent
+from engine.chat.backend import GenerationParams, Message, ModelInfo, TokenEvent
 
 
 class ScriptedBackend:
+    """Implements the whole :class:`engine.chat.backend.ChatBackend` protocol."""
+
+    model_path = None
+    fallback = ""
+    insecure_warning = ""
+
     def __init__(self, reply: str, n_ctx: int = 2048) -> None:
         self.reply = reply
         self._n_ctx = n_ctx

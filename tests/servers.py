@@ -30,7 +30,7 @@ class LlamaServer:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "LlamaServer":
+    def start(self) -> LlamaServer:
         argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--host",
                 "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--model_alias", "smollm2"]
         if self.api_key:
@@ -56,7 +56,10 @@ class LlamaServer:
 
 
 class Misbehaving(BaseHTTPRequestHandler):
-    """Behaviour chosen by the server's ``mode``: models404, auth, stall, drop, broken, error500."""
+    """Behaviour chosen by the server's ``mode``: models404, auth, stall, drop, broken, error500;
+    hostile-reply and hostile-error (the server's ``payload`` as the model id and as the reply,
+    or as the error body); endless (tokens until the client leaves, whatever max_tokens says);
+    comments (SSE keep-alive comments only, never data)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -76,6 +79,8 @@ class Misbehaving(BaseHTTPRequestHandler):
         self.server.seen_headers.append(dict(self.headers))  # type: ignore[attr-defined]
         if mode == "auth":
             self._send(401, {"error": {"message": "invalid api key"}})
+        elif mode.startswith("hostile"):
+            self._send(200, {"object": "list", "data": [{"id": self.server.payload}]})  # type: ignore[attr-defined]
         else:
             self._send(200, {"object": "list", "data": [{"id": "m1"}]})
 
@@ -89,6 +94,9 @@ class Misbehaving(BaseHTTPRequestHandler):
         if mode == "models404":
             self._send(404, {"error": {"message": "model 'm1' not found"}})
             return
+        if mode == "hostile-error":
+            self._send(500, {"error": {"message": self.server.payload}})  # type: ignore[attr-defined]
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -98,8 +106,26 @@ class Misbehaving(BaseHTTPRequestHandler):
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
 
-        event("Hello")
-        event(" there")
+        if mode == "comments":
+            try:
+                while True:
+                    self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                return
+        if mode == "endless":
+            try:
+                while True:
+                    event("tok ")
+                    time.sleep(0.001)
+            except OSError:
+                return
+        if mode == "hostile-reply":
+            event(self.server.payload)  # type: ignore[attr-defined]
+        else:
+            event("Hello")
+            event(" there")
         if mode == "stall":
             time.sleep(5)
         elif mode == "drop":
@@ -118,7 +144,7 @@ class Misbehaving(BaseHTTPRequestHandler):
 class MisbehavingServer:
     """``tls_dir``: serve HTTPS with a self-signed certificate made there by openssl."""
 
-    def __init__(self, mode: str, tls_dir: Path | None = None) -> None:
+    def __init__(self, mode: str, tls_dir: Path | None = None, payload: str = "") -> None:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
         self.httpd.daemon_threads = True
         scheme = "http"
@@ -135,6 +161,7 @@ class MisbehavingServer:
             scheme = "https"
         self.httpd.mode = mode  # type: ignore[attr-defined]
         self.httpd.seen_headers = []  # type: ignore[attr-defined]
+        self.httpd.payload = payload  # type: ignore[attr-defined]
         self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 

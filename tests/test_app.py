@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from engine import paths
-from engine.history import HistoryStore
+from engine.chat.history import HistoryStore
 from tests.apphelpers import ask, make_app, make_settings, wait_until
 from tui.screens.chat import ChatScreen
 from tui.screens.chats import ChatsScreen
-from tui.widgets.messages import ReplyView, UserMessage
+from tui.widgets.conversation import ReplyView, UserMessage
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.status_bar import StatusBar
 
@@ -135,21 +135,21 @@ async def test_reopened_chat_after_restart_does_not_reprocess_its_history(gguf_p
 
 async def test_message_sent_while_loading_is_answered_after(gguf_path: Path) -> None:
     app = make_app(gguf_path)
-    app.backend._load_lock.acquire()  # hold the real load until the prompt is in
+    app.session.backend._load_lock.acquire()  # hold the real load until the prompt is in
     try:
         async with app.run_test(size=SIZE) as pilot:
             screen = chat(app)
-            assert not app.backend.loaded
+            assert not app.session.backend.loaded
             await ask(pilot, "What is the capital of France? Answer in one word.")
             await pilot.pause(0.2)
-            assert screen.streaming and not app.backend.loaded
+            assert screen.streaming and not app.session.backend.loaded
             assert "waits" in str(screen.query_one(StatusBar).render())
-            app.backend._load_lock.release()
+            app.session.backend._load_lock.release()
             await wait_until(pilot, lambda: not screen.streaming)
             assert "Paris" in screen.query_one(ReplyView).text
     finally:
-        if app.backend._load_lock.locked():
-            app.backend._load_lock.release()
+        if app.session.backend._load_lock.locked():
+            app.session.backend._load_lock.release()
 
 
 async def test_copy_last_reply_to_clipboard(gguf_path: Path) -> None:
@@ -167,7 +167,7 @@ async def test_copy_focused_code_block(gguf_path: Path) -> None:
         await ask(pilot, "Write a Python function that adds two numbers. Use a code block.")
         screen = chat(app)
         await wait_until(pilot, lambda: screen.query(ReplyView) and not screen.streaming)
-        from tui.widgets.messages import CodeBlock
+        from tui.widgets.conversation import CodeBlock
 
         blocks = screen.query(CodeBlock)
         assert blocks, screen.query_one(ReplyView).text
@@ -197,7 +197,7 @@ async def test_model_that_fails_to_load_is_one_notification_and_keeps_the_prompt
 async def test_context_overflow_is_announced(gguf_path: Path) -> None:
     settings = make_settings(chat={"max_tokens": 40})
     app = make_app(gguf_path, settings)
-    app.backend._n_ctx = 256  # a small window, before the model loads
+    app.session.backend._n_ctx = 256  # a small window, before the model loads
     async with app.run_test(size=SIZE) as pilot:
         screen = chat(app)
         for _ in range(3):
@@ -234,7 +234,7 @@ async def test_quitting_mid_reply_stops_generation_before_freeing_the_model(gguf
         screen = chat(app)
         await ask(pilot, "Write a very long story about a lighthouse keeper and a storm.")
         await wait_until(pilot, lambda: screen.query(ReplyView) and len(screen.query_one(ReplyView).text) > 20)
-        backend = app.backend
+        backend = app.session.backend
     # leaving the block quit the app mid-stream; the model was freed only after the reply stopped
     assert not backend.loaded
     store = HistoryStore(paths.history_db_path())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.context import fit_to_context
+from engine.chat.context import fit_to_context
 from engine.errors import ContextOverflowError
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.backend import GenerationParams, TokenEvent
+from engine.chat.backend import GenerationParams, TokenEvent
+from engine.chat.history import HistoryStore
+from engine.chat.llama import LlamaBackend
+from engine.chat.session import SAVE_INTERVAL_S, ChatSession, ContextTrimmed, ReplySaved
 from engine.errors import ContextOverflowError, ModelLoadError
-from engine.history import HistoryStore
-from engine.llama_backend import LlamaBackend
-from engine.session import SAVE_INTERVAL_S, ChatSession, ContextTrimmed, ReplySaved
 
 pytestmark = pytest.mark.model
 

@@ -13,8 +13,8 @@ import pytest
 from bench.quants import quantized
 from engine import paths
 from engine.errors import FetchError
-from engine.fetch import download, partial_path, remote_file
-from engine.models import local_models
+from engine.models.discover import local_models
+from engine.models.fetch import download, partial_path, remote_file
 from tests.hubserver import HubServer
 from tui.cli import main
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.history import MIGRATIONS, HistoryError, HistoryStore
+from engine.chat.history import MIGRATIONS, HistoryError, HistoryStore
 
 
 def test_new_database_is_wal_versioned_and_owner_only(tmp_path: Path) -> None:

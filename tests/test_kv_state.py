@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.backend import GenerationParams, TokenEvent
-from engine.kv_state import KVStateStore
-from engine.llama_backend import LlamaBackend
+from engine.chat.backend import GenerationParams, TokenEvent
+from engine.chat.kv_state import KVStateStore
+from engine.chat.llama import LlamaBackend
 
 pytestmark = pytest.mark.model
 

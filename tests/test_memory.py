@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from bench.quants import quantized
+from engine.chat.llama import LlamaBackend
 from engine.errors import ConfigError, ModelLoadError
-from engine.llama_backend import LlamaBackend
-from engine.memory import MemoryBudget, _cgroup_room, estimate_file, memory_budget, parse_size
+from engine.models.budget import MemoryBudget, _cgroup_room, memory_budget
+from engine.models.fit import check_fits, estimate_file
 from tui.cli import main
+from tui.commands.models import parse_size
 
 MIB = 2**20
 
@@ -29,7 +31,7 @@ def measured_peak_rss(model: Path, n_ctx: int) -> int:
     """Peak RSS of a fresh process that loads ``model`` and fills ``n_ctx`` (bench/rss_probe.py)."""
     out = subprocess.run([sys.executable, "-m", "bench.rss_probe", str(model), str(n_ctx)],
                          capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
-    line = next(l for l in out.stdout.splitlines() if l.startswith("{"))
+    line = next(row for row in out.stdout.splitlines() if row.startswith("{"))
     return json.loads(line)["peak_rss"]
 
 
@@ -91,9 +93,14 @@ def test_ram_override_keeps_a_margin() -> None:
             parse_size(text)
 
 
+def fits_in(budget: MemoryBudget):
+    """The fit check the factory hands the llama.cpp backend, against ``budget``."""
+    return lambda path, n_ctx: check_fits(path, n_ctx, budget)
+
+
 def test_model_too_large_is_refused_before_loading(gguf_path: Path) -> None:
     budget = MemoryBudget(available=400 * MIB, margin=128 * MIB, source="test")
-    backend = LlamaBackend(gguf_path, n_ctx=8192, memory_budget=budget)
+    backend = LlamaBackend(gguf_path, n_ctx=8192, fit_check=fits_in(budget))
     with pytest.raises(ModelLoadError) as caught:
         backend.load()
     message = caught.value.message
@@ -102,10 +109,10 @@ def test_model_too_large_is_refused_before_loading(gguf_path: Path) -> None:
     assert not backend.loaded
     tiny = MemoryBudget(available=250 * MIB, margin=128 * MIB, source="test")
     with pytest.raises(ModelLoadError, match="no model in hearth's catalog fits either"):
-        LlamaBackend(gguf_path, n_ctx=2048, memory_budget=tiny).load()
+        LlamaBackend(gguf_path, n_ctx=2048, fit_check=fits_in(tiny)).load()
     with pytest.raises(ModelLoadError, match=r"SmolLM2-135M-Instruct Q\w+ would fit at n_ctx 2048 \(hearth models pull"):
         LlamaBackend(quantized(gguf_path, "Q8_0"), n_ctx=4096,
-                     memory_budget=MemoryBudget(available=420 * MIB, margin=128 * MIB, source="test")).load()
+                     fit_check=fits_in(MemoryBudget(available=420 * MIB, margin=128 * MIB, source="test"))).load()
 
 
 def test_models_info_json_gives_the_estimate_parts_and_budget(gguf_path: Path, capsys) -> None:

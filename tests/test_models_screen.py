@@ -10,12 +10,12 @@ import pytest
 
 from bench.quants import quantized
 from engine import paths
-from engine.memory import MemoryBudget
+from engine.models.budget import MemoryBudget
 from tests.apphelpers import ask, make_app, wait_until
 from tests.hubserver import HubServer
 from tui.screens.chat import ChatScreen
 from tui.screens.models import ModelsScreen
-from tui.widgets.messages import ReplyView
+from tui.widgets.conversation import ReplyView
 from tui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.model
@@ -38,7 +38,7 @@ async def test_first_run_offers_the_pick_downloads_it_and_chats(gguf_path, monke
         app = make_app(None)
         app.budget_override = SMALL_MACHINE
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+            await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.listed)
             models = app.screen
             offer = str(models.query_one("#pick").render())
             assert "No model yet" in offer and "SmolLM2-135M-Instruct" in offer and "fits" in offer
@@ -53,12 +53,13 @@ async def test_first_run_offers_the_pick_downloads_it_and_chats(gguf_path, monke
             await pilot.press("p")
             await wait_until(pilot, lambda: not isinstance(app.screen, ModelsScreen))
             assert any("MiB/s" in text and "left" in text for text in seen), seen
-            assert any("It runs with n_ctx 2048" in n.message for n in app._notifications)
+            # the notice is a message to the app: handled on its next turn
+            await wait_until(pilot, lambda: any("It runs with n_ctx 2048" in n.message for n in app._notifications))
             pulled = paths.models_dir() / "SmolLM2-135M-Instruct-Q4_0.gguf"
             assert pulled.stat().st_size == q4_0.stat().st_size
             chat = app.screen
             assert isinstance(chat, ChatScreen)
-            await wait_until(pilot, lambda: app.backend is not None and app.backend.loaded)
+            await wait_until(pilot, lambda: app.session.backend is not None and app.session.backend.loaded)
             assert "Q4_0" in str(chat.query_one(StatusBar).render())
             await ask(pilot, "What is the capital of France? Answer in one word.")
             await wait_until(pilot, lambda: chat.query(ReplyView) and not chat.streaming)
@@ -73,7 +74,7 @@ async def test_escape_stops_a_download_and_keeps_the_partial_file(gguf_path, mon
         app = make_app(None)
         app.budget_override = MemoryBudget(available=8 * 1024 * MIB, margin=800 * MIB, source="test")
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+            await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.listed)
             models = app.screen
             index = next(i for i in range(models.query_one("#models").option_count)
                          if models.query_one("#models").get_option_at_index(i).id == "catalog:SmolLM2-135M-Instruct")
@@ -96,9 +97,9 @@ async def test_f2_lists_fits_switches_and_removes(gguf_path) -> None:
     app.budget_override = MemoryBudget(available=600 * MIB, margin=128 * MIB, source="test")
     async with app.run_test(size=SIZE) as pilot:
         chat = app.screen
-        await wait_until(pilot, lambda: app.backend.loaded)
+        await wait_until(pilot, lambda: app.session.backend.loaded)
         await pilot.press("f2")
-        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.listed)
         models = app.screen
         options = models.query_one("#models")
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
@@ -107,10 +108,10 @@ async def test_f2_lists_fits_switches_and_removes(gguf_path) -> None:
         assert any(label.startswith("✗ Qwen3-4B") for label in labels)  # too large for 600 MiB
         await pilot.press("enter")  # the highlighted local model: ours
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        await wait_until(pilot, lambda: getattr(app.backend, "model_path", None) == own and app.backend.loaded)
+        await wait_until(pilot, lambda: app.session.backend.model_path == own and app.session.backend.loaded)
         assert "Q2_K" in str(chat.query_one(StatusBar).render())
         await pilot.press("f2")
-        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.listed)
         await pilot.press("d")
         await wait_until(pilot, lambda: not own.exists())
         assert any(f"Removed {own.name}" in n.message for n in app._notifications)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine.catalog import QUANT_ORDER, find_model, load_catalog, parse_quant
 from engine.errors import ConfigError
-from engine.memory import MemoryBudget, parse_size
-from engine.picker import MIN_CTX, plan_family, recommend
+from engine.models.budget import MemoryBudget
+from engine.models.catalog import QUANT_ORDER, find_model, load_catalog, parse_quant
+from engine.models.picker import MIN_CTX, plan_family, recommend
+from tui.commands.models import parse_size
 
 GIB = 2**30
 
@@ -31,7 +32,7 @@ def test_catalog_has_the_required_families_with_their_numbers() -> None:
 
 def test_catalog_estimate_of_the_starter_is_close_to_the_file_estimate(gguf_path) -> None:
     """The catalog's SmolLM2-135M numbers give the same KV cache and compute as its GGUF header."""
-    from engine.memory import estimate_file
+    from engine.models.fit import estimate_file
 
     model = find_model("SmolLM2-135M-Instruct")
     from_file = estimate_file(gguf_path, 4096)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from textual import events
 
 from engine import paths
-from engine.history import HistoryStore
-from tests.apphelpers import skip_first_run, make_app, wait_until
+from engine.chat.history import HistoryStore
+from tests.apphelpers import make_app, skip_first_run, wait_until
 from tui.screens.chat import ChatScreen
 from tui.screens.chats import ChatsScreen, RenameScreen
-from tui.widgets.messages import ReplyView, UserMessage
+from tui.widgets.conversation import ReplyView, UserMessage
 from tui.widgets.prompt_input import PromptInput
 
 SIZE = (80, 24)

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from engine import paths
-from engine.backend import GenerationParams, TokenEvent
+from engine.chat.backend import GenerationParams, TokenEvent
+from engine.chat.history import HistoryStore
+from engine.chat.remote import RemoteBackend
+from engine.chat.session import ChatSession
 from engine.config import EndpointSettings, settings_from_dict
 from engine.errors import BackendError, ModelLoadError
-from engine.history import HistoryStore
-from engine.remote_backend import RemoteBackend
-from engine.session import ChatSession
 from tests.apphelpers import ask, wait_until
 from tests.servers import LlamaServer, MisbehavingServer, free_port
 from tui.app import HearthApp
-from tui.widgets.messages import ReplyView
+from tui.widgets.conversation import ReplyView
 from tui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.model
@@ -226,7 +226,7 @@ def test_cancel_ends_a_stalled_stream_without_waiting_for_the_timeout() -> None:
 async def test_palette_switch_between_local_and_endpoint(
     server: LlamaServer, key_env: str, gguf_path: Path
 ) -> None:
-    from engine.llama_backend import LlamaBackend
+    from engine.chat.llama import LlamaBackend
 
     settings = settings_from_dict({
         "chat": {"temperature": 0.0}, "model": {"path": str(gguf_path)},
@@ -241,7 +241,7 @@ async def test_palette_switch_between_local_and_endpoint(
         await wait_until(pilot, lambda: screen.query(ReplyView) and not screen.streaming)
         screen.switch_backend("lab")
         status = screen.query_one(StatusBar)
-        await wait_until(pilot, lambda: "lab: smollm2" in str(status.render()) and app.backend.loaded)
+        await wait_until(pilot, lambda: "lab: smollm2" in str(status.render()) and app.session.backend.loaded)
         await ask(pilot, "And of Germany? Answer in one word.")
         await wait_until(pilot, lambda: len(screen.query(ReplyView)) == 2 and not screen.streaming)
         assert screen.query(ReplyView).last().text  # the same chat went on, on the server

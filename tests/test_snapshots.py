@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from engine import paths
+from engine.chat.history import HistoryStore
 from engine.config import settings_from_dict
-from engine.history import HistoryStore
 from tests.apphelpers import wait_until
 from tests.scripted_backend import ScriptedBackend
 from tui.app import HearthApp
@@ -44,7 +44,7 @@ def test_chat_screen(snap_compare, theme: str) -> None:
 
 def test_first_run_model_screen(snap_compare) -> None:
     """No model yet: the model screen on the pick for a 2 GiB machine (budget pinned)."""
-    from engine.memory import MemoryBudget
+    from engine.models.budget import MemoryBudget
 
     app = HearthApp(settings_from_dict({}), None, HistoryStore(paths.history_db_path()))
     app.budget_override = MemoryBudget(available=2 * 2**30, margin=200 * 2**20, source="MemAvailable")
@@ -52,7 +52,7 @@ def test_first_run_model_screen(snap_compare) -> None:
     async def opened(pilot) -> None:
         from tui.screens.models import ModelsScreen
 
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen))
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen) and pilot.app.screen.listed)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=opened)

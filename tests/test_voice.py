@@ -194,7 +194,7 @@ def test_sentence_splitting_for_speech(text, sentences, piece) -> None:
 def test_reply_is_spoken_sentence_by_sentence_while_it_streams(backend, tmp_path) -> None:
     import time
 
-    from engine.backend import GenerationParams
+    from engine.chat.backend import GenerationParams
     from voice.speak import SentenceSplitter, Speaker
 
     speaker = Speaker("espeak-ng", output_dir=tmp_path)

@@ -8,7 +8,7 @@ import pytest
 
 from tests.apphelpers import make_app, make_settings, wait_until
 from tests.test_voice import same_question
-from tui.widgets.messages import ReplyView, UserMessage
+from tui.widgets.conversation import ReplyView, UserMessage
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.recording_bar import RecordingBar
 
@@ -26,7 +26,7 @@ async def test_push_to_talk_question_is_transcribed_sent_and_answered(audio, spe
     app = voice_app(gguf_path, speech_model, input_device="filemic", auto_send=True)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: app.backend.loaded)
+        await wait_until(pilot, lambda: app.session.backend.loaded)
         bar = screen.query_one(RecordingBar)
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: screen.query(UserMessage), timeout=120)

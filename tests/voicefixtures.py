@@ -1,5 +1,5 @@
 """Real audio for the voice tests: espeak-ng speech, silence and noise, played into PortAudio
-through file-backed ALSA capture devices (../shared/TESTING-WITH-REAL-PARTS.md)."""
+through file-backed ALSA capture devices (an ALSA "file" PCM whose infile is the raw speech)."""
 
 from __future__ import annotations
 

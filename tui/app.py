@@ -7,18 +7,29 @@ actions in the command palette.
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from engine import paths
+from engine.chat.backend import ChatBackend
+from engine.chat.factory import kv_state_store
+from engine.chat.history import HistoryStore
+from engine.chat.session import ChatSession
 from engine.config import Settings
-from engine.memory import MemoryBudget, memory_budget
-from engine.history import HistoryStore
-from engine.backend import ChatBackend
-from engine.session import ChatSession
+from engine.models.budget import MemoryBudget, memory_budget
+from engine.sanitize import inert
 from themes import BUILTIN_THEMES
 from tui.screens.chat import ChatScreen
+from voice.errors import VoiceError
+from voice.speak import SentenceSplitter, Speaker
+
+if TYPE_CHECKING:
+    from voice.session import Voice
 
 LOG = logging.getLogger("hearth.tui")
 
@@ -28,7 +39,7 @@ NO_MODEL_HINT = (
 )
 
 
-class HearthApp(App):
+class HearthApp(App[int]):
     """hearth's chat UI.
 
     Args:
@@ -48,16 +59,15 @@ class HearthApp(App):
         store: HistoryStore,
         models_dir: str = "",
     ) -> None:
-        super().__init__()
+        # NO_COLOR (no-color.org): Textual then strips every colour only with native ANSI colours
+        # (otherwise it draws in greys), so ask for those.
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.settings = settings
-        self.backend = backend
         self.store = store
-        self.session = ChatSession(
-            backend, store, settings.chat.system_prompt,  # type: ignore[arg-type]
-            model_name=backend.describe().name if backend else "",
-        )
-        self._voice = None
-        self._speaker = None
+        self.session = ChatSession(backend, store, settings.chat.system_prompt, kv_states=kv_state_store(settings))
+        """The conversation, and the only owner of the backend (``session.backend``)."""
+        self._voice: Voice | None = None
+        self._speaker: Speaker | None = None
         self.budget_override: MemoryBudget | None = None
         """Plan model fits for this budget instead of the machine's (tests)."""
         self.no_model_hint = NO_MODEL_HINT.format(models_dir=models_dir or "hearth's models directory")
@@ -68,11 +78,10 @@ class HearthApp(App):
     def on_mount(self) -> None:
         self.push_screen(ChatScreen())
 
-    def voice(self):
-        """Push-to-talk for this app (``voice.session.Voice``), created on first use."""
+    def voice(self) -> Voice:
+        """Push-to-talk for this app, created on first use."""
         if self._voice is None:
-            from engine import paths
-            from voice.session import Voice
+            from voice.session import Voice  # numpy: paid at the first push-to-talk, not at start
 
             self._voice = Voice(self.settings.voice, paths.models_dir())
         return self._voice
@@ -84,15 +93,12 @@ class HearthApp(App):
         except Exception as error:  # noqa: BLE001 - listen() raises it again, with its message
             LOG.info("speech model not ready: %s", error)
 
-    def reply_speaker(self):
+    def reply_speaker(self) -> Callable[[str | None], None] | None:
         """With ``voice.speak``: a function the reply worker calls with each piece of reply text
         (``None`` at the end) to speak it sentence by sentence; else ``None``. No TTS program:
         one notification, and replies stay silent."""
         if not self.settings.voice.speak:
             return None
-        from voice.errors import VoiceError
-        from voice.speak import SentenceSplitter, Speaker
-
         if self._speaker is None:
             try:
                 self._speaker = Speaker(self.settings.voice.tts, piper_model=self.settings.voice.piper_model)
@@ -115,7 +121,7 @@ class HearthApp(App):
         return True
 
     def memory_budget(self) -> MemoryBudget:
-        """What this machine can give a model now (see :func:`engine.memory.memory_budget`)."""
+        """What this machine can give a model now (see :func:`engine.models.estimate.memory_budget`)."""
         return self.budget_override or memory_budget()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -135,6 +141,13 @@ class HearthApp(App):
                 yield SystemCommand(f"Use endpoint {name}", f"Chat with {endpoint.url}",
                                     lambda name=name: screen.switch_backend(name))
 
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification of hearth's: the text made inert and never parsed as markup, since
+        messages carry file names, server replies and chat titles (``markup`` is ignored)."""
+        super().notify(inert(message), title=inert(title, one_line=True), severity=severity,
+                       timeout=timeout, markup=False)
+
     def log_exception(self, error: BaseException) -> None:
         """Write an unexpected error with its traceback to hearth's log file."""
         LOG.error("unexpected error", exc_info=error)
@@ -142,10 +155,12 @@ class HearthApp(App):
     def on_unmount(self) -> None:
         if self._speaker is not None:
             self._speaker.close()
-        if self.backend is not None:
+        self.session.flush()  # a final save that failed (full disk) gets one more try
+        backend = self.session.backend
+        if backend is not None:
             try:
                 self.session.save_state()  # the next start reopens this chat without reprocessing
             except Exception as error:  # noqa: BLE001 - never lose the exit over a cache file
                 self.log_exception(error)
-            self.backend.close()
+            backend.close()
         self.store.close()

@@ -7,22 +7,32 @@ Errors print one line on stderr and exit non-zero; no traceback reaches a user (
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from engine import paths
+from engine.chat.factory import backend_with_fallback, make_backend
+from engine.chat.history import HistoryStore
 from engine.config import Settings, load_settings, with_overrides
-from engine.errors import ConfigError, HearthError, ModelLoadError
-from engine.backends import make_backend
+from engine.errors import ConfigError, HearthError
 from engine.logs import configure_logging
+from engine.models.gguf import check_gguf_file
+from tui.commands.ask import run_ask
+from tui.commands.config import run_config
+from tui.commands.models import fetch_named_family, run_models
+from tui.commands.output import warn
+from tui.commands.voice import listen_for_question, run_voice
 
 LOG = logging.getLogger("hearth.cli")
 
 
-def _common_flags() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+def _common_flags() -> Parser:
+    parent = Parser(add_help=False)
     s = argparse.SUPPRESS  # so a subcommand does not overwrite a flag given before it
     parent.add_argument("--model", metavar="PATH", default=s, help="GGUF model file to run")
     parent.add_argument("--n-ctx", type=int, metavar="TOKENS", default=s, help="context window")
@@ -37,9 +47,9 @@ def _common_flags() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     common = _common_flags()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hearth", parents=[common],
         description="A private, offline chat assistant for small machines.",
     )
@@ -55,19 +65,54 @@ def build_parser() -> argparse.ArgumentParser:
     voice.add_argument("action", choices=["devices", "test"],
                        help="devices: input devices and their rates; test: record (or --file) and transcribe")
     voice.add_argument("--file", metavar="WAV", help="test: transcribe this audio file instead of recording")
-    voice.add_argument("--seconds", type=int, metavar="N", help="test: record at most N seconds")
+    voice.add_argument("--seconds", type=count("--seconds", 1, 600), metavar="N", help="test: record at most N seconds")
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
-    models = commands.add_parser("models", parents=[common], help="list models, show what one needs")
-    models.add_argument("action", choices=["list", "recommend", "pull", "import", "rm", "info"],
-                        help="list: local models and whether each fits; recommend [FAMILY]: the pick "
-                             "and why; pull FAMILY[:QUANT]; import PATH; rm NAME; info PATH: "
-                             "metadata and memory estimate")
-    models.add_argument("target", nargs="?", help="the family, file or name the action needs")
-    models.add_argument("--ctx", type=int, metavar="TOKENS", help="context size to plan for (default: n_ctx)")
-    models.add_argument("--ram", metavar="SIZE", help="plan for this much memory (4G, 512M) instead of what is free")
-    models.add_argument("--json", action="store_true", help="machine-readable output")
+    models = commands.add_parser("models", help="list, recommend, fetch and inspect models")
+    planning = Parser(add_help=False)
+    planning.add_argument("--ctx", type=count("--ctx", 64), metavar="TOKENS",
+                          help="context size to plan for (default: model.n_ctx)")
+    planning.add_argument("--ram", metavar="SIZE", help="plan for this much memory (4G, 512M) instead of what is free")
+    planning.add_argument("--json", action="store_true", help="machine-readable output")
+    actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, target, text in (
+        ("list", None, "models on this machine (or --endpoint's server) and whether each fits"),
+        ("recommend", "FAMILY", "the pick for this machine, of FAMILY or across the catalog, and why"),
+        ("pull", "FAMILY[:QUANT]", "download the pick (or that quantization) from the catalog"),
+        ("import", "PATH", "copy a GGUF you already have into hearth's models directory"),
+        ("rm", "NAME", "delete one of hearth's own models"),
+        ("info", "PATH", "a GGUF's metadata and its memory estimate, part by part"),
+    ):
+        action = actions.add_parser(name, parents=[planning], help=text, description=text)
+        if target is not None:
+            action.add_argument("target", nargs="?", metavar=target)
+        if name == "list":
+            action.add_argument("--endpoint", metavar="NAME", help="list the models of [endpoints.NAME]")
     return parser
+
+
+def count(flag: str, least: int, most: int = 1 << 20) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``least`` to ``most``, else one clear error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not least <= value <= most:
+            raise argparse.ArgumentTypeError(f"{value} is outside {least}..{most}")
+        return value
+    parse.__name__ = flag  # argparse names the type in its message
+    return parse
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``hearth: argument --ctx: -100 is outside 64..1048576``."""
+
+    def error(self, message: str) -> NoReturn:
+        if "expected one argument" in message:
+            message += " (a value starting with '-' is written --flag=VALUE)"
+        warn(f"{message} (see {self.prog} --help)")
+        raise SystemExit(2)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -101,75 +146,65 @@ def _model_arg(value: str | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Text the terminal's encoding cannot show (a Latin-1 locale, a model's emoji) is replaced,
+    # never a UnicodeEncodeError; bytes that are not UTF-8 in arguments become U+FFFD.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
+    argv = [_unbroken(arg) for arg in (sys.argv[1:] if argv is None else argv)]
     args = build_parser().parse_args(argv)
     try:
         configure_logging(paths.log_file())
     except OSError as exc:
-        print(f"hearth: cannot open the log file: {exc}", file=sys.stderr)
+        warn(f"cannot open the log file: {exc}")
         return 1
     try:
         if args.command == "config":
             return run_config(args.action)
         settings = settings_from_args(args)
         if args.command == "voice":
-            from tui.voice_cli import run_voice
-
             return run_voice(args, settings)
         endpoint = getattr(args, "endpoint", None)
         if args.command == "models":
-            from tui.models_cli import run_models
-
             return run_models(args, settings, endpoint)
         if endpoint is None:
-            from tui.models_cli import fetch_named_family
-
             settings = fetch_named_family(settings)
         if args.command == "ask":
-            from tui.ask import run_ask
-
             question = " ".join(args.question)
             if args.listen:
-                from tui.voice_cli import listen_for_question
-
                 question = listen_for_question(settings)
             elif not question:
                 raise ConfigError("hearth ask needs a question (or --listen to ask aloud)")
-            backend = backend_with_fallback(settings, endpoint, warn=lambda text: print(f"hearth: {text}", file=sys.stderr))
+            backend = backend_with_fallback(settings, endpoint, warn=warn)
             return run_ask(settings, question, backend, speak=args.speak)
         return run_tui(settings, endpoint)
     except HearthError as error:
-        print(f"hearth: {error.one_line()}", file=sys.stderr)
+        warn(error.one_line())
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hearth ... | head`: the reader left; say nothing more
+        _drop_stdout()
+        return 0
 
 
-def backend_with_fallback(settings: Settings, endpoint: str | None, warn) -> object:
-    """``make_backend``, and for an endpoint with ``fallback = "local"`` that cannot be reached,
-    the local model instead (``warn`` is told why).
+def _unbroken(arg: str) -> str:
+    """An argument as text: bytes that were not UTF-8 (kept by Python as lone surrogates) become
+    U+FFFD instead of failing every later encode."""
+    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
-    Raises:
-        HearthError: as ``make_backend``, or the endpoint's load error when there is no fallback.
-    """
-    backend = make_backend(settings, endpoint)
-    if getattr(backend, "insecure_warning", ""):
-        warn(backend.insecure_warning)
-    if endpoint and settings.endpoints[endpoint].fallback == "local":
-        try:
-            backend.load()
-        except ModelLoadError as error:
-            local = make_backend(settings)
-            if local is None:
-                raise
-            warn(f"{error.message}; using the local model instead")
-            return local
-    return backend
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush into a closed pipe does not
+    print "Exception ignored ... BrokenPipeError" (the recipe in Python's signal docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def run_tui(settings: Settings, endpoint: str | None = None) -> int:
+    # Textual loads only for the chat: `hearth ask` and the other commands never pay for it.
     from textual.theme import BUILTIN_THEMES as TEXTUAL_THEMES
 
-    from engine.history import HistoryStore
     from themes import BUILTIN_THEMES
     from tui.app import HearthApp
 
@@ -177,32 +212,15 @@ def run_tui(settings: Settings, endpoint: str | None = None) -> int:
     if settings.ui.theme not in names:
         raise ConfigError(f"unknown theme {settings.ui.theme!r}; choose one of: {', '.join(names)}")
     backend = make_backend(settings, endpoint)
-    if endpoint is None and backend is not None and settings.model.path:
-        from engine.gguf_info import check_gguf_file
-
+    if backend is not None and backend.model_path is not None and settings.model.path:
         check_gguf_file(backend.model_path)  # a missing or non-GGUF file: one line, no TUI
+    if os.environ.get("TERM", "") in ("dumb", "unknown") or not sys.stdout.isatty():
+        raise ConfigError("the chat needs a full terminal (TERM is "
+                          f"{os.environ.get('TERM') or 'unset'} or stdout is not a terminal); "
+                          "for plain text use: hearth ask \"QUESTION\"")
     app = HearthApp(settings, backend, HistoryStore(paths.history_db_path()), str(paths.models_dir()))
     app.run()
     return int(app.return_code or 0)
-
-
-def run_config(action: str) -> int:
-    path = paths.config_path()
-    if action == "path":
-        print(path)
-    elif action == "check":
-        load_settings()
-        print(f"{path}: ok" if path.exists() else f"{path}: not present, using defaults")
-    else:
-        from engine.config import default_toml
-
-        if path.exists():
-            raise ConfigError(f"{path} already exists; not overwriting it")
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(path, "x", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
-            handle.write(default_toml())
-        print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from engine.config import VoiceSettings
 from voice.capture import Recorder, find_device
+from voice.errors import VoiceError
 from voice.listen import Level, record
 from voice.speech_model import resolve_speech_model
 from voice.stt import Transcriber, Transcript
@@ -93,14 +94,19 @@ class Voice:
 
     def transcribe_file(self, path: Path) -> Heard:
         """Transcribe an audio file (any rate or format PyAV reads; resampled to 16 kHz mono).
+        Its length is read from the header first: a file longer than ``voice.max_seconds`` is
+        refused before any of it is decoded (two hours of audio would take ~1.8 GB).
 
         Raises:
-            VoiceError: unreadable file, or the model.
+            VoiceError: unreadable file, longer than ``voice.max_seconds``, or the model.
         """
+        # faster-whisper and PyAV are heavy (FFmpeg, CTranslate2): loaded when a file is read
         from faster_whisper import decode_audio
 
-        from voice.errors import VoiceError
-
+        seconds = audio_seconds(path)
+        if seconds > self.settings.max_seconds:
+            raise VoiceError(f"{path.name} is {seconds:.0f} s of audio; the longest hearth transcribes is "
+                             f"{self.settings.max_seconds} s (voice.max_seconds, up to 600)")
         try:
             audio = decode_audio(str(path), sampling_rate=16000)
         except Exception as exc:  # noqa: BLE001 - PyAV raises many types for a bad file
@@ -109,8 +115,31 @@ class Voice:
         transcript = self.transcriber().transcribe(audio)
         return Heard(transcript, 0.0, time.perf_counter() - started)
 
-    def with_device(self, device: str) -> "Voice":
+    def with_device(self, device: str) -> Voice:
         return Voice(replace(self.settings, input_device=device), self.models_dir)
+
+
+def audio_seconds(path: Path) -> float:
+    """The length of an audio file in seconds, from its container's header (PyAV; nothing is
+    decoded).
+
+    Raises:
+        VoiceError: not a file PyAV can open, or no audio stream.
+    """
+    import av  # PyAV (FFmpeg), faster-whisper's own audio reader: heavy, loaded here
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise VoiceError(f"{path.name} has no audio")
+            if container.duration:
+                return container.duration / av.time_base
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VoiceError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+    raise VoiceError(f"{path.name}: its length cannot be read from the header")
 
 
 class _Guess:

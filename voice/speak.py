@@ -150,7 +150,7 @@ class Speaker:
             if self._process is not None and self._process.poll() is None:
                 self._process.terminate()
         if self.engine == "piper" and self.output_dir is None:
-            from voice.capture import sounddevice
+            from voice.capture import sounddevice  # numpy and PortAudio: only with Piper
 
             sounddevice().stop()
         self.idle.set()
@@ -172,7 +172,7 @@ class Speaker:
 
         import numpy as np
 
-        from voice.capture import sounddevice
+        from voice.capture import sounddevice  # numpy and PortAudio: only with Piper
 
         with wave.open(str(wav)) as w:
             samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)

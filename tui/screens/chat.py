@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,22 +13,32 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 
-from engine.backend import GenerationParams, TokenEvent
-from engine.errors import BackendError, ContextOverflowError, HearthError, ModelLoadError
-from engine import session as session_events
-from engine.backends import make_backend
+from engine.chat import session as session_events
+from engine.chat.backend import ChatBackend, GenerationParams, TokenEvent
+from engine.chat.factory import local_fallback, make_backend
+from engine.chat.session import RetiredBackend
 from engine.config import with_overrides
-from tui import events
+from engine.errors import BackendError, ContextOverflowError, HearthError, ModelLoadError
+from engine.models.store import Pulled
+from tui import messages as events
 from tui.frame_pacer import FramePacer
+from tui.screens.chats import ChatsScreen
+from tui.screens.models import ModelsScreen
+from tui.widgets.conversation import CodeBlock, ReplyView, UserMessage
 from tui.widgets.key_footer import KeyFooter
-from tui.widgets.messages import CodeBlock, ReplyView, UserMessage
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.recording_bar import RecordingBar
 from tui.widgets.status_bar import StatusBar
 
+if TYPE_CHECKING:
+    from tui.app import HearthApp
+    from voice.listen import Level
 
-class ChatScreen(Screen):
+
+class ChatScreen(Screen[None]):
     """One conversation at a time; replies stream from a thread worker in batches."""
+
+    app: HearthApp  # this screen runs only in hearth's app: its typed `app`
 
     BINDINGS = [
         Binding("escape", "stop", "Stop", show=True),
@@ -53,6 +64,7 @@ class ChatScreen(Screen):
         self._bindings.bind(keys, "push_to_talk", "Talk")
         ui = self.app.settings.ui
         self._pacer = FramePacer(ui.max_fps, ui.cpu_budget)
+        self._storage_told: set[str] = set()
 
     @property
     def streaming(self) -> bool:
@@ -68,21 +80,24 @@ class ChatScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#conversation").anchor()
         self.query_one(PromptInput).focus()
-        backend = self.app.backend
+        if self.app.store.read_only:
+            self.notify(f"{self.app.store.path} cannot be written: past chats can be read, new ones are "
+                        "not saved.", title="History is read-only", severity="warning", timeout=10)
+        backend = self.app.session.backend
         status = self.query_one(StatusBar)
         if backend is None:
             status.set_state("no model")
             self.action_show_models(first_run=True)  # offer the catalog pick for this machine
             return
         status.set_model(backend.describe(), "loading…")
-        self.load_model()
+        self.load_model(backend)
 
     # -- model loading ------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load_model(self) -> None:
+    def load_model(self, backend: ChatBackend) -> None:
         try:
-            info = self.app.backend.load()
+            info = backend.load()
         except HearthError as error:
             self.post_message(events.ModelLoadFailed(error))
         else:
@@ -90,16 +105,21 @@ class ChatScreen(Screen):
 
     def on_model_loaded(self, message: events.ModelLoaded) -> None:
         self.query_one(StatusBar).set_model(message.info, "ready")
-        if warning := getattr(self.app.backend, "insecure_warning", ""):
-            self.notify(warning, title="Insecure connection", severity="warning", timeout=10)
+        backend = self.app.session.backend
+        if backend is not None and backend.insecure_warning:
+            self.notify(backend.insecure_warning, title="Insecure connection", severity="warning", timeout=10)
 
     def on_model_load_failed(self, message: events.ModelLoadFailed) -> None:
         self.query_one(StatusBar).set_state("model failed")
         self._notify_error(message.error)
-        settings = getattr(self.app.backend, "settings", None)
-        if getattr(settings, "fallback", "") == "local":
+        try:
+            local = local_fallback(self.app.settings, self.app.session.backend)
+        except HearthError as error:
+            self._notify_error(error)
+            return
+        if local is not None:
             self.notify("Falling back to the local model.", title="Fallback")
-            self.switch_backend(None)
+            self._use_backend(local)
 
     def switch_backend(self, endpoint: str | None, model_path: Path | None = None, n_ctx: int | None = None) -> None:
         """Chat on with the named endpoint, or the local model (``None``; ``model_path``: that
@@ -118,14 +138,24 @@ class ChatScreen(Screen):
         if backend is None:
             self.notify(self.app.no_model_hint, title="No model", severity="warning")
             return
-        old, self.app.backend = self.app.backend, backend
-        self.app.session.backend = backend
-        if old is not None:
-            if snapshot := self.app.session.state_snapshot():
-                old.save_state(*snapshot)
-            old.close()
+        self._use_backend(backend)
+
+    def _use_backend(self, backend: ChatBackend) -> None:
+        """Hand ``backend`` to the session, retire the old one in a worker, load the new one."""
+        retired = self.app.session.switch_backend(backend)
+        if retired is not None:
+            self.retire_backend(retired)
         self.query_one(StatusBar).set_model(backend.describe(), "loading…")
-        self.load_model()
+        self.load_model(backend)
+
+    @work(thread=True, group="retire", exit_on_error=False)
+    def retire_backend(self, retired: RetiredBackend) -> None:
+        """Save the old backend's KV state and free its model: both wait on the disk (an SD card
+        on a Pi), so not on the UI thread. A failure costs only speed: it is logged."""
+        try:
+            retired.close()
+        except Exception as error:  # noqa: BLE001 - an optimisation must not break the chat
+            self.app.log_exception(error)
 
     # -- sending and streaming ----------------------------------------------------------------
 
@@ -134,7 +164,8 @@ class ChatScreen(Screen):
         prompt = message.text.strip()
         if not prompt:
             return
-        if self.app.backend is None:
+        backend = self.app.session.backend
+        if backend is None:
             self.notify(self.app.no_model_hint, title="No model", severity="warning")
             return
         if self.streaming:
@@ -144,13 +175,13 @@ class ChatScreen(Screen):
         message.input.load_text("")
         conversation = self.query_one("#conversation", VerticalScroll)
         reply = ReplyView(status="streaming")
+        self._reply = reply  # streaming from here: no second send while the widgets mount
+        self._cancel = threading.Event()
         await conversation.mount_all([UserMessage(prompt), reply])
         await reply.start_stream()
         conversation.anchor()
-        self._reply = reply
-        self._cancel = threading.Event()
         self._pacer.start()
-        if not self.app.backend.loaded:
+        if not backend.loaded:
             self.query_one(StatusBar).set_state("loading… (your message waits)")
         self.generate(prompt, self._cancel)
 
@@ -185,7 +216,8 @@ class ChatScreen(Screen):
                 elif isinstance(event, session_events.ReplySaved):
                     if speak is not None:
                         speak(None)  # the last sentence
-                    self.post_message(events.ReplyFinished(event.text, event.status, stats))
+                    self.post_message(events.ReplyFinished(event.text, event.status, stats,
+                                                           storage_error=event.storage_error))
         except (ContextOverflowError, ModelLoadError) as error:  # nothing was sent or saved
             self.post_message(events.ReplyFinished("", "error", None, error, prompt=prompt))
         except Exception as error:  # noqa: BLE001 - a user sees one line, the log keeps the rest
@@ -226,9 +258,12 @@ class ChatScreen(Screen):
         self._reply = None
         if message.stats is not None:
             self.query_one(StatusBar).set_reply_stats(message.stats)
-        self.query_one(StatusBar).set_state("ready" if self.app.backend.loaded else "model failed")
+        backend = self.app.session.backend
+        self.query_one(StatusBar).set_state("ready" if backend is not None and backend.loaded else "model failed")
         if message.error is not None:
             self._notify_error(message.error)
+        if message.storage_error is not None:
+            self._notify_storage(message.storage_error)
 
     def on_unmount(self) -> None:
         self._cancel.set()  # quitting mid-reply: the worker stops within a token, then the app
@@ -260,26 +295,25 @@ class ChatScreen(Screen):
         if self.streaming:
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
-        from tui.screens.chats import ChatsScreen
-
         self.app.push_screen(ChatsScreen(self.app.store, self.app.session.chat_id), self._open_chat)
 
     async def _open_chat(self, chat_id: int | None) -> None:
         session = self.app.session
         if chat_id is None:
-            if session.chat_id is not None and self.app.store.get_chat(session.chat_id) is None:
-                await self.action_new_chat()  # the open chat was deleted
+            if session.chat_id is None:  # the open chat was deleted (the session started anew)
+                await self.query_one("#conversation").remove_children()
+                self.query_one(PromptInput).focus()
             return
         left = session.state_snapshot()
-        session.open(chat_id)
+        try:
+            stored = session.open(chat_id)
+        except HearthError as error:  # a damaged database: this chat stays open
+            self._notify_error(error)
+            return
         self.swap_kv_state(left)
         conversation = self.query_one("#conversation", VerticalScroll)
         await conversation.remove_children()
-        widgets = [
-            UserMessage(m.content) if m.role == "user" else ReplyView(m.content, m.status)
-            for m in self.app.store.messages(chat_id)
-            if m.role in ("user", "assistant")
-        ]
+        widgets = [UserMessage(m.content) if m.role == "user" else ReplyView(m.content, m.status) for m in stored]
         await conversation.mount_all(widgets)
         conversation.anchor()
         self.query_one(PromptInput).focus()
@@ -289,7 +323,7 @@ class ChatScreen(Screen):
         """Save the KV cache of the chat just left and restore the one just opened (if saved
         earlier, even before a restart), so its next reply does not process the history again.
         A failure here costs only speed: it is logged, never shown as an error."""
-        backend = self.app.backend
+        backend = self.app.session.backend
         if backend is None:
             return
         try:
@@ -314,19 +348,16 @@ class ChatScreen(Screen):
 
     @work(thread=True, exclusive=True, group="voice", exit_on_error=False)
     def listen(self, stop: threading.Event, cancel: threading.Event) -> None:
-        last = 0.0
+        def level(sample: Level) -> None:
+            self.post_message(events.VoiceLevel(sample.dbfs, sample.seconds))
 
-        def level(sample) -> None:
-            nonlocal last
-            now = time.monotonic()
-            if now - last >= 0.1:  # at most ten meter redraws a second
-                last = now
-                self.post_message(events.VoiceLevel(sample.dbfs, sample.seconds))
+        def stopped() -> None:
+            self.post_message(events.VoiceRecorded())
 
         try:
             voice = self.app.voice()
             threading.Thread(target=self.app.warm_up_voice, daemon=True).start()  # model loads while you speak
-            heard = voice.listen(stop, cancel, level, on_stopped=lambda: self.post_message(events.VoiceRecorded()))
+            heard = voice.listen(stop, cancel, level, on_stopped=stopped)
         except HearthError as error:
             self.post_message(events.VoiceHeard("", error))
         except Exception as error:  # noqa: BLE001 - a user sees one line, the log keeps the rest
@@ -369,19 +400,18 @@ class ChatScreen(Screen):
         if self.streaming:
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
-        from tui.screens.models import ModelsScreen
-
         screen = ModelsScreen(self.app.memory_budget(), self.app.settings.model.n_ctx, first_run=first_run)
         self.app.push_screen(screen, self._use_model)
 
-    def _use_model(self, chosen) -> None:
-        """After the model screen: chat with the chosen or downloaded model (``Pulled``)."""
+    def _use_model(self, chosen: Pulled | None) -> None:
+        """After the model screen: chat with the chosen or downloaded model."""
+        backend = self.app.session.backend
         if chosen is None:
-            if self.app.backend is None:
+            if backend is None:
                 self.notify(self.app.no_model_hint, title="No model", severity="warning", timeout=10)
             return
-        current = getattr(self.app.backend, "model_path", None)
-        if current is not None and Path(current).resolve() == chosen.path.resolve():
+        current = backend.model_path if backend is not None else None
+        if current is not None and current.resolve() == chosen.path.resolve():
             return
         self.switch_backend(None, model_path=chosen.path, n_ctx=chosen.n_ctx)
 
@@ -407,6 +437,13 @@ class ChatScreen(Screen):
     def _copy(self, text: str, what: str) -> None:
         self.app.copy_to_clipboard(text)
         self.notify(f"Copied the {what} ({len(text)} characters) to the clipboard.")
+
+    def _notify_storage(self, error: HearthError) -> None:
+        """A history failure, told once per distinct message: the chat goes on unsaved."""
+        if error.message not in self._storage_told:
+            self._storage_told.add(error.message)
+            self.notify(f"{error.message}. The chat goes on; what cannot be stored is kept on screen.",
+                        title="History not saved", severity="warning", timeout=10)
 
     def _notify_error(self, error: HearthError) -> None:
         self.notify(error.message, title=error.title, severity="error", timeout=10)

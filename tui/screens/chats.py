@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from engine.history import ChatSummary, HistoryStore
+from engine.chat.history import ChatSummary, HistoryStore
+from engine.errors import HearthError
+from engine.sanitize import inert
+
+if TYPE_CHECKING:
+    from tui.app import HearthApp
 
 
 def _age(seconds: float) -> str:
@@ -38,7 +45,7 @@ class RenameScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("New title (Enter saves, Esc cancels)")
-            yield Input(self._title, id="title")
+            yield Input(inert(self._title, one_line=True), id="title")
 
     @on(Input.Submitted)
     def save(self, event: Input.Submitted) -> None:
@@ -48,6 +55,8 @@ class RenameScreen(ModalScreen[str | None]):
 
 class ChatsScreen(ModalScreen[int | None]):
     """Dismisses with the id of the chat to open, or None."""
+
+    app: HearthApp  # this screen runs only in hearth's app: its typed `app`
 
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Close"),
@@ -75,7 +84,12 @@ class ChatsScreen(ModalScreen[int | None]):
         self.reload()
 
     def reload(self, highlight: int | None = None) -> None:
-        chats = self.store.list_chats()
+        try:
+            chats = self.store.list_chats()
+        except HearthError as error:  # a damaged database: say so, keep the chat screen
+            self.notify(error.message, title=error.title, severity="error", timeout=10)
+            self.dismiss(None)
+            return
         options = self.query_one(OptionList)
         options.clear_options()
         now = time.time()
@@ -89,7 +103,7 @@ class ChatsScreen(ModalScreen[int | None]):
     def _option(self, chat: ChatSummary, now: float) -> Option:
         mark = "● " if chat.id == self.current else "  "
         label = f"{mark}{chat.title}  ·  {chat.n_messages} messages  ·  {_age(now - chat.updated_at)}"
-        return Option(label, id=str(chat.id))
+        return Option(Content(inert(label, one_line=True)), id=str(chat.id))  # titles are pastes
 
     def _selected(self) -> tuple[int, int] | None:
         options = self.query_one(OptionList)
@@ -109,11 +123,18 @@ class ChatsScreen(ModalScreen[int | None]):
         if selected is None:
             return
         chat_id, index = selected
-        chat = self.store.get_chat(chat_id)
+        try:
+            chat = self.store.get_chat(chat_id)
+        except HearthError as error:
+            self.notify(error.message, title=error.title, severity="error", timeout=10)
+            return
 
         def renamed(title: str | None) -> None:
             if title:
-                self.store.rename_chat(chat_id, title)
+                try:
+                    self.store.rename_chat(chat_id, title)
+                except HearthError as error:
+                    self.notify(error.message, title=error.title, severity="error", timeout=10)
             self.reload(index)
 
         self.app.push_screen(RenameScreen(chat.title if chat else ""), renamed)
@@ -123,9 +144,10 @@ class ChatsScreen(ModalScreen[int | None]):
         if selected is None:
             return
         chat_id, index = selected
-        self.store.delete_chat(chat_id)
-        states = getattr(self.app.backend, "state_store", None)
-        if states is not None:  # the saved KV cache holds the chat's tokens: delete it too
-            states.discard(f"chat-{chat_id}")
+        try:
+            self.app.session.delete_chat(chat_id)
+        except HearthError as error:  # read-only or damaged: the chat stays
+            self.notify(error.message, title=error.title, severity="error", timeout=10)
+            return
         self.notify("Chat deleted.")
         self.reload(index)

@@ -4,7 +4,6 @@ download with progress, remove, switch. Also what a first run with no model show
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,27 +11,42 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from engine import paths
-from engine.catalog import load_catalog
 from engine.errors import FetchCancelled, HearthError
-from engine.fetch import Progress, download
-from engine.memory import MemoryBudget, file_estimator, mib
-from engine.model_store import Pulled, pull, remove_model
-from engine.models import discover_models
-from engine.picker import plan_family, recommend
-
-PROGRESS_INTERVAL_S = 0.2
-"""Least time between progress redraws while downloading."""
+from engine.models.budget import MemoryBudget
+from engine.models.catalog import load_catalog
+from engine.models.discover import LocalModel, discover_models
+from engine.models.estimate import mib
+from engine.models.fetch import Progress, download
+from engine.models.fit import file_estimator
+from engine.models.picker import Plan, plan_family, recommend
+from engine.models.store import Pulled, pull, remove_model
+from engine.sanitize import inert
 
 
 @dataclass
 class PullProgress(Message):
     progress: Progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PullProgress)  # only the newest matters
+
+
+@dataclass
+class ModelsListed(Message):
+    """The scan finished: local models (with their fit mark and detail), the catalog's plans,
+    and the pick for this machine."""
+
+    local: list[tuple[LocalModel, str, str]]
+    plans: list[Plan]
+    best: Plan | None
 
 
 @dataclass
@@ -81,14 +95,15 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
         self._sources: dict[str, str] = {}
         self._specs: dict[str, str] = {}
         self._recommended: str | None = None
+        self.listed = False
+        """The scan has finished and the list shows its result."""
         self._cancel = threading.Event()
-        self._last_progress = 0.0
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"Models · n_ctx {self.n_ctx} · {mib(self.budget.usable)} usable "
                         f"({self.budget.source} {mib(self.budget.available)} − {mib(self.budget.margin)} margin)")
-            yield Static("", id="pick")
+            yield Static("", id="pick", markup=False)
             yield OptionList(id="models")
             yield ProgressBar(id="progress", classes="pulling", show_eta=False)
             yield Label("", id="progress-text", classes="pulling")
@@ -102,39 +117,57 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
         return self.has_class("-pulling")
 
     def reload(self) -> None:
-        options = self.query_one(OptionList)
-        options.clear_options()
-        self._local.clear()
-        self._specs.clear()
-        items: list[Option | None] = [Option("On this machine · Enter chats with it, d removes it", disabled=True)]
+        """List the models again, in a worker: discovery reads every GGUF header it finds (the
+        Hugging Face cache, Ollama, LM Studio), which on a Pi's SD card takes long enough to
+        freeze the screen."""
+        self.listed = False
+        self.query_one(OptionList).loading = True
+        self.scan()
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def scan(self) -> None:
+        local = []
         for model in discover_models(paths.models_dir()):
-            key = f"local:{model.path}"
-            self._local[key] = model.path
-            self._sources[key] = model.source
             try:
                 needed = file_estimator(model.path)(self.n_ctx).needed
                 mark = "✓" if needed <= self.budget.usable else "✗"
                 detail = f"needs {mib(needed)}"
             except HearthError as error:
                 mark, detail = "!", error.message
+            local.append((model, mark, f"{mib(model.size)}  {detail}"))
+        plans = [plan_family(model, self.n_ctx, self.budget, catalog=()) for model in load_catalog()]
+        self.post_message(ModelsListed(local, plans, recommend(self.n_ctx, self.budget)))
+
+    def on_models_listed(self, message: ModelsListed) -> None:
+        options = self.query_one(OptionList)
+        options.loading = False
+        options.clear_options()
+        self._local.clear()
+        self._specs.clear()
+        items: list[Option | None] = [Option("On this machine · Enter chats with it, d removes it", disabled=True)]
+        for model, mark, detail in message.local:
+            key = f"local:{model.path}"
+            self._local[key] = model.path
+            self._sources[key] = model.source
             where = "" if model.source == "hearth" else f"  [{model.source}]"
-            items.append(Option(f"{mark} {model.name}  {mib(model.size)}  {detail}{where}", id=key))
+            row = inert(f"{mark} {model.name}  {detail}{where}", one_line=True)  # file names are untrusted
+            items.append(Option(Content(row), id=key))
         if len(items) == 1:
             items.append(Option("  (none yet)", disabled=True))
         items.append(None)
         items.append(Option("Catalog · Enter or p downloads the pick for this machine", disabled=True))
-        best = recommend(self.n_ctx, self.budget)
+        best = message.best
         self._recommended = f"catalog:{best.model.family}" if best else None
-        for model in load_catalog():
-            plan = plan_family(model, self.n_ctx, self.budget, catalog=())
-            key = f"catalog:{model.family}"
+        for plan in message.plans:
+            family = plan.model.family
+            key = f"catalog:{family}"
             if plan.pick is None:
-                items.append(Option(f"✗ {model.family}  too large for this machine", id=key))
+                items.append(Option(f"✗ {family}  too large for this machine", id=key))
                 continue
-            self._specs[key] = model.family
+            self._specs[key] = family
             star = "  ← recommended" if key == self._recommended else ""
             ctx = "" if plan.n_ctx == self.n_ctx else f" at n_ctx {plan.n_ctx}"
-            items.append(Option(f"✓ {model.family}  {plan.pick.quant}{ctx}  ~{mib(plan.pick.size)} download, "
+            items.append(Option(f"✓ {family}  {plan.pick.quant}{ctx}  ~{mib(plan.pick.size)} download, "
                                 f"needs {mib(plan.pick.estimate.needed)}{star}", id=key))
         options.add_options(items)
         self._show_pick(best)
@@ -144,10 +177,11 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
         if target is not None:
             options.highlighted = options.get_option_index(target)
         options.focus()
+        self.listed = True
 
-    def _show_pick(self, best) -> None:
+    def _show_pick(self, best: Plan | None) -> None:
         intro = "No model yet. " if self.first_run else ""
-        if best is None:
+        if best is None or best.pick is None:
             text = (f"{intro}No catalog model fits the {mib(self.budget.usable)} this machine can give; "
                     "hearth models import PATH adds a GGUF you already have.")
         else:
@@ -190,10 +224,7 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
     @work(thread=True, exclusive=True, group="pull", exit_on_error=False)
     def run_pull(self, spec: str, cancel: threading.Event) -> None:
         def report(progress: Progress) -> None:
-            now = time.monotonic()
-            if now - self._last_progress >= PROGRESS_INTERVAL_S or progress.done == progress.total:
-                self._last_progress = now
-                self.post_message(PullProgress(progress))
+            self.post_message(PullProgress(progress))
 
         try:
             pulled = pull(spec, self.n_ctx, self.budget,
@@ -215,10 +246,11 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
     def on_pull_finished(self, message: PullFinished) -> None:
         self.remove_class("-pulling")
         if message.error is not None:
-            severity = "warning" if isinstance(message.error, FetchCancelled) else "error"
+            severity: SeverityLevel = "warning" if isinstance(message.error, FetchCancelled) else "error"
             self.notify(message.error.message, title=message.error.title, severity=severity, timeout=10)
             return
         pulled = message.pulled
+        assert pulled is not None  # no error: the download's result
         note = "" if pulled.n_ctx == self.n_ctx else f" It runs with n_ctx {pulled.n_ctx} to fit."
         self.notify(f"Downloaded {pulled.path.name}.{note}")
         self.dismiss(pulled)

@@ -29,7 +29,7 @@ class PromptInput(TextArea):
     class Submitted(Message):
         """The user pressed Enter on a prompt (possibly blank: the receiver ignores those)."""
 
-        input: "PromptInput"
+        input: PromptInput
         text: str
 
     def __init__(self, *, cursor_blink: bool = False, id: str | None = None) -> None:

@@ -7,7 +7,8 @@ import os
 import psutil
 from textual.widgets import Static
 
-from engine.backend import ModelInfo, TokenEvent
+from engine.chat.backend import ModelInfo, TokenEvent
+from engine.sanitize import inert
 
 _PROCESS = psutil.Process(os.getpid())
 
@@ -71,4 +72,4 @@ class StatusBar(Static):
         if self.ttft_s is not None:
             parts.append(f"TTFT {self.ttft_s:.2f}s")
         parts.append(f"{self.memory_mib:.0f} MiB")
-        self.update(" │ ".join(parts))
+        self.update(inert(" │ ".join(parts), one_line=True))  # model names come from files and servers

@@ -6,10 +6,10 @@ user message; whole turns (a user message and the replies after it) go oldest fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from engine.backend import Message
+from engine.chat.backend import Message
 from engine.errors import ContextOverflowError
 
 

@@ -13,15 +13,16 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 from httpx_sse import SSEError, connect_sse
 
-from engine.backend import GenerationParams, Message, ModelInfo, TokenEvent
-from engine.http_cancel import closed_on_cancel
+from engine.chat.backend import GenerationParams, Message, ModelInfo, TokenEvent
 from engine.config import EndpointSettings
 from engine.errors import BackendError, ModelLoadError
+from engine.http_cancel import StreamWatch, closed_on_cancel
 
 LOG = logging.getLogger("hearth.remote")
 
@@ -60,6 +61,12 @@ class RemoteBackend:
                 "the network path can read and change this chat")
 
     # -- protocol -----------------------------------------------------------------------------
+
+    model_path = None
+
+    @property
+    def fallback(self) -> str:
+        return self.settings.fallback
 
     @property
     def n_ctx(self) -> int:
@@ -119,7 +126,7 @@ class RemoteBackend:
     def stream(
         self, messages: list[Message], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[TokenEvent]:
-        """See :meth:`engine.backend.ChatBackend.stream`.
+        """See :meth:`engine.chat.backend.ChatBackend.stream`.
 
         Raises:
             BackendError: the server refused the request, stalled longer than ``read_timeout``,
@@ -135,11 +142,13 @@ class RemoteBackend:
         }
         event = TokenEvent(n_prompt_tokens=self.count_tokens(messages))
         finish = None
+        watch: StreamWatch | None = None
         try:
             with connect_sse(self._http(), "POST", f"{self.base_url}/chat/completions", json=body) as source:
                 self._raise_for_status(source.response, BackendError)
-                with closed_on_cancel(cancel, source.response):
+                with closed_on_cancel(cancel, source.response, self.settings.read_timeout) as watch:
                     for sse in source.iter_sse():
+                        watch.alive()
                         if cancel.is_set():
                             break
                         if sse.data.strip() == "[DONE]":
@@ -159,14 +168,20 @@ class RemoteBackend:
                             event.elapsed_s = now
                             event.text = text
                             yield event.snapshot()
+                            if event.n_generated >= params.max_tokens:  # the server may not stop
+                                finish = "length"
+                                break
         except SSEError:
             raise BackendError(f"endpoint {self.name} did not answer with an event stream") from None
         except (httpx.HTTPError, httpx.StreamClosed, OSError, ValueError) as exc:
-            # Closing the response on cancel interrupts the read with one of these: not an error.
-            if not cancel.is_set():
+            # Closing the response on cancel (or a stall) interrupts the read with one of these.
+            if not cancel.is_set() and not (watch is not None and watch.stalled):
                 if not isinstance(exc, httpx.HTTPError):
                     raise
                 raise BackendError(self._describe_transport_error(exc, mid_stream=event.n_generated > 0)) from None
+        if watch is not None and watch.stalled:  # only keep-alive comments, or nothing at all
+            raise BackendError(f"endpoint {self.name} ({self.base_url}) stalled: nothing for "
+                               f"{self.settings.read_timeout:g} s")
         if cancel.is_set():
             finish = "cancelled"
         if finish is None:  # neither [DONE] nor a finish_reason: the body just ended
@@ -209,11 +224,11 @@ class RemoteBackend:
         try:
             chunk = json.loads(data)
         except ValueError:
-            raise BackendError(f"endpoint {self.name} sent a malformed chunk: {data[:60]!r}") from None
+            raise BackendError(f"endpoint {self.name} sent a malformed chunk: {self._redact(data[:60])!r}") from None
         if not isinstance(chunk, dict):
-            raise BackendError(f"endpoint {self.name} sent a malformed chunk: {data[:60]!r}")
+            raise BackendError(f"endpoint {self.name} sent a malformed chunk: {self._redact(data[:60])!r}")
         if "error" in chunk:
-            raise BackendError(f"endpoint {self.name} reported: {_error_text(chunk)}")
+            raise BackendError(f"endpoint {self.name} reported: {self._redact(_error_text(chunk))}")
         return chunk
 
     def _raise_for_status(self, response: httpx.Response, error: type) -> None:
@@ -225,6 +240,7 @@ class RemoteBackend:
             detail = _error_text(response.json())
         except (ValueError, httpx.HTTPError):
             detail = response.text[:120] if response.is_closed else ""
+        detail = self._redact(detail)
         env = self.settings.api_key_env
         if status in (401, 403):
             key = (f"${env} is not set" if env and not os.environ.get(env) else
@@ -234,6 +250,12 @@ class RemoteBackend:
             raise error(f"endpoint {self.name} answered 404 (unknown model {self._model!r} or wrong "
                         f"url {self.base_url}): {detail}", title="Server error")
         raise error(f"endpoint {self.name} answered {status}: {detail}".rstrip(": "), title="Server error")
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the configured API key (a server may echo it in an error body)."""
+        env = self.settings.api_key_env
+        key = os.environ.get(env, "") if env else ""
+        return text.replace(key, "<the API key>") if key else text
 
     def _describe_transport_error(self, exc: httpx.HTTPError, mid_stream: bool = False) -> str:
         where = f"endpoint {self.name} ({self.base_url})"

@@ -5,33 +5,38 @@ how progress is shown is theirs (the ``download`` argument)."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine import paths
-from engine.catalog import CatalogModel
-from engine.config import Settings
-from engine.errors import ConfigError, FetchError
-from engine.fetch import RemoteFile
-from engine.memory import MemoryBudget, memory_budget, mib
+from engine.config import Settings, with_overrides
+from engine.errors import ConfigError, FetchError, HubUnreachable
+from engine.models.budget import MemoryBudget, memory_budget
+from engine.models.catalog import CatalogModel, find_model, load_catalog, parse_quant
+from engine.models.discover import find_local
+from engine.models.estimate import mib
+from engine.models.fetch import DISK_RESERVE, RemoteFile, partial_path, remote_file
+from engine.models.fetch import download as plain_download
+from engine.models.gguf import read_gguf
+from engine.models.picker import plan_family
 
 Downloader = Callable[[RemoteFile, Path], Path]
-"""Fetches a remote file to a path (:func:`engine.fetch.download` plus some way of showing progress)."""
+"""Fetches a remote file to a path (:func:`engine.models.fetch.download` plus some way of showing progress)."""
 
 
 def hub_sizes(model: CatalogModel) -> tuple[dict[str, int], str]:
     """Real file sizes of ``model``'s quantizations from the hub (HEAD requests; quantizations
     the repository lacks are left out); on the first failure to connect, none (the catalog's
     estimates are used) and a note saying so."""
-    from engine.fetch import remote_file
-
     sizes: dict[str, int] = {}
     for quant in model.quants:
         try:
             remote = remote_file(model.repo, model.file_name(quant), timeout=5.0)
-        except FetchError as error:
-            if "cannot reach" in error.message:
-                return {}, "offline: sizes estimated from the catalog"
+        except HubUnreachable:
+            return {}, "offline: sizes estimated from the catalog"
+        except FetchError:
             continue  # this quantization is missing from the repository
         if remote.size:
             sizes[quant] = remote.size
@@ -59,17 +64,13 @@ class Pulled:
 def pull(spec: str, n_ctx: int, budget: MemoryBudget, download: Downloader | None = None) -> Pulled:
     """Download ``FAMILY[:QUANT]`` into hearth's models directory: the named quantization, or
     the picker's choice for ``n_ctx`` and ``budget`` (with the hub's real sizes), through
-    ``download`` (:func:`engine.fetch.download` without progress by default). An existing
+    ``download`` (:func:`engine.models.fetch.download` without progress by default). An existing
     complete file is reused.
 
     Raises:
         ConfigError: unknown family or quantization.
-        FetchError: as :func:`engine.fetch.download`; nothing fits (no quantization named).
+        FetchError: as :func:`engine.models.fetch.download`; nothing fits (no quantization named).
     """
-    from engine.catalog import find_model, parse_quant
-    from engine.fetch import download as plain_download, remote_file
-    from engine.picker import plan_family
-
     family, _, quant = spec.partition(":")
     model = find_model(family)
     if quant:
@@ -97,12 +98,6 @@ def import_model(source: Path, models_dir: Path) -> Path:
         ModelLoadError: not a readable GGUF.
         FetchError: not enough disk space, or the copy failed.
     """
-    import os
-    import shutil
-
-    from engine.fetch import DISK_RESERVE, partial_path
-    from engine.gguf_meta import read_gguf
-
     read_gguf(source)
     dest = models_dir / source.name
     if dest.exists() and dest.stat().st_size == source.stat().st_size:
@@ -144,10 +139,6 @@ def resolve_family(settings: Settings, download: Downloader | None = None) -> Se
     Raises:
         FetchError: the download failed.
     """
-    from engine.catalog import load_catalog
-    from engine.config import with_overrides
-    from engine.models import find_local
-
     name = settings.model.path
     if not name or Path(name).expanduser().exists() or find_local(name, paths.models_dir()):
         return settings

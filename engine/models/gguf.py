@@ -1,5 +1,6 @@
-"""A GGUF's header read with llama.cpp's own ``gguf`` package (memory-mapped; weights untouched):
-architecture numbers for the memory estimate, tensor types and sizes, quantization, name."""
+"""A GGUF's header: the cheap magic-bytes check made before llama.cpp touches a file, and the
+header read with llama.cpp's own ``gguf`` package (memory-mapped; weights untouched): architecture
+numbers for the memory estimate, tensor types and sizes, quantization, name."""
 
 from __future__ import annotations
 
@@ -8,8 +9,42 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelLoadError
-from engine.gguf_info import FILE_TYPES, check_gguf_file
-from engine.memory import Architecture
+from engine.models.estimate import Architecture
+
+GGUF_MAGIC = b"GGUF"
+"""First four bytes of every GGUF file (ggml/docs/gguf.md)."""
+
+
+def check_gguf_file(path: Path) -> None:
+    """Fail early, with a clear message, on a path that cannot be a GGUF model.
+
+    Raises:
+        ModelLoadError: the path does not exist, is not a regular file, cannot be read, or does
+            not start with the GGUF magic bytes.
+    """
+    if not path.exists():
+        raise ModelLoadError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is not a file")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(f"{path} is not a GGUF model (it does not start with 'GGUF')")
+
+
+def file_type_name(file_type: object) -> str:
+    """``Q4_K_M``-style name of a ``general.file_type`` value (an int, or its text as
+    llama-cpp-python's metadata dict holds it), from ``gguf.LlamaFileType`` (llama.cpp's
+    ``enum llama_ftype``); "" when missing or unknown."""
+    import gguf  # llama.cpp's gguf package: numpy-heavy, only needed once a model is looked at
+
+    try:
+        return gguf.LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_").removeprefix("ALL_")  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return ""
 
 
 @dataclass(frozen=True)
@@ -106,7 +141,7 @@ def read_gguf(path: Path) -> GGUFMeta:
         path=path,
         name=str(value("general.name") or path.stem),
         architecture=arch_name,
-        quantization=FILE_TYPES.get(int(file_type), "") if file_type is not None else "",
+        quantization=file_type_name(file_type),
         arch=arch,
         tensors=tensors,
         tensor_bytes=sum(size for _, _, size in tensors),

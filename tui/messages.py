@@ -1,4 +1,5 @@
-"""Messages that worker threads post to the chat screen (past-tense events)."""
+"""Messages that worker threads post to the chat screen (past-tense events). Named apart from
+``textual.events``: these are hearth's own."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from engine.backend import ModelInfo, TokenEvent
+from engine.chat.backend import ModelInfo, TokenEvent
 from engine.errors import HearthError
 
 
@@ -42,6 +43,8 @@ class ReplyFinished(Message):
     error: HearthError | None = None
     prompt: str = ""
     """The prompt, handed back when nothing was sent (so it can return to the input)."""
+    storage_error: HearthError | None = None
+    """The history could not store some of this turn (the reply is still shown)."""
 
 
 @dataclass
@@ -50,6 +53,9 @@ class VoiceLevel(Message):
 
     dbfs: float
     seconds: float
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, VoiceLevel)  # a newer level supersedes one not yet drawn
 
 
 @dataclass

@@ -10,12 +10,14 @@ from pathlib import Path
 
 from engine import paths
 from engine.config import Settings
+from tui.commands.output import say
 from voice.errors import VoiceError
 
 
 def run_voice(args: argparse.Namespace, settings: Settings) -> int:
     """Raises:
         VoiceError: PortAudio, devices, the speech model, an unreadable file."""
+    # voice capture and speech-to-text need numpy and PortAudio: loaded only for `hearth voice`
     from voice.capture import input_devices
     from voice.session import Voice
 
@@ -25,7 +27,7 @@ def run_voice(args: argparse.Namespace, settings: Settings) -> int:
             raise VoiceError("no input devices")
         for d in devices:
             mark = "*" if d.is_default else " "
-            print(f"{mark} {d.index:3}  {d.name}  ({d.channels} ch, default {d.default_rate:.0f} Hz)")
+            say(f"{mark} {d.index:3}  {d.name}  ({d.channels} ch, default {d.default_rate:.0f} Hz)")
         return 0
     voice = Voice(settings.voice, paths.models_dir())
     if args.file:
@@ -34,13 +36,13 @@ def run_voice(args: argparse.Namespace, settings: Settings) -> int:
     else:
         if args.seconds:
             voice = Voice(dataclasses.replace(settings.voice, max_seconds=args.seconds), paths.models_dir())
-        print("hearth: listening… (stops when you pause)", file=sys.stderr)
+        say("hearth: listening… (stops when you pause)", file=sys.stderr)
         voice.transcriber()  # load first, so the timing below is the transcription alone
         heard = voice.listen(threading.Event())
         how = "microphone"
     t = heard.transcript
-    print(t.text if t.text else "(didn't catch that)")
-    print(f"hearth: {how}: {t.audio_s:.2f} s of audio, {t.speech_s:.2f} s of speech, "
+    say(t.text if t.text else "(didn't catch that)")
+    say(f"hearth: {how}: {t.audio_s:.2f} s of audio, {t.speech_s:.2f} s of speech, "
           f"transcribed in {heard.stop_to_text_s:.3f} s", file=sys.stderr)
     return 0
 
@@ -51,13 +53,13 @@ def listen_for_question(settings: Settings) -> str:
     Raises:
         VoiceError: as :meth:`voice.session.Voice.listen`, or nothing was heard.
     """
-    from voice.session import Voice
+    from voice.session import Voice  # numpy and PortAudio: only for `hearth ask --listen`
 
     voice = Voice(settings.voice, paths.models_dir())
     voice.transcriber()
-    print("hearth: listening… (stops when you pause)", file=sys.stderr)
+    say("hearth: listening… (stops when you pause)", file=sys.stderr)
     heard = voice.listen(threading.Event())
     if not heard.text:
         raise VoiceError("didn't catch that: nothing but silence or noise was heard")
-    print(f"hearth: heard: {heard.text}", file=sys.stderr)
+    say(f"hearth: heard: {heard.text}", file=sys.stderr)
     return heard.text

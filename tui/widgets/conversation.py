@@ -1,6 +1,7 @@
 """Conversation widgets: a user message and an assistant reply that streams as Markdown.
 
-Reply text is already inert (engine.sanitize) before it gets here. While streaming, fragments go
+Streamed reply text is already inert (engine.sanitize) when it arrives; text from the history
+database is made inert here. While streaming, fragments go
 through Textual's ``Markdown.get_stream()``, which coalesces what arrives while a frame renders;
 when the stream ends, the whole reply is rendered once more from the full text.
 """
@@ -14,7 +15,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownFence, MarkdownStream
+from textual.widgets.markdown import MarkdownFence, MarkdownStream
+
+from engine.sanitize import inert
 
 STATUS_LABELS = {
     "stopped": "■ stopped",
@@ -46,7 +49,8 @@ class ReplyMarkdown(Markdown):
 
 
 class UserMessage(Static):
-    """The user's words, shown as plain text (never parsed as markup)."""
+    """The user's words, shown as plain text: never parsed as markup, and made inert (a paste or
+    the history database may hold escape sequences)."""
 
     DEFAULT_CSS = """
     UserMessage {
@@ -59,7 +63,7 @@ class UserMessage(Static):
     """
 
     def __init__(self, text: str) -> None:
-        super().__init__(text, markup=False)
+        super().__init__(inert(text), markup=False)
         self.text = text
 
 
@@ -87,7 +91,7 @@ class ReplyView(Vertical):
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
-        yield ReplyMarkdown(self.text or ("…" if self.status == "streaming" else ""))
+        yield ReplyMarkdown(inert(self.text) or ("…" if self.status == "streaming" else ""))
         yield Static(
             STATUS_LABELS.get(self.status, ""),
             classes="reply-status" + ("" if self.status in STATUS_LABELS else " -hidden"),
@@ -117,7 +121,7 @@ class ReplyView(Vertical):
             self._stream = None
         self.text = text
         self.status = status
-        await self.markdown.update(text)
+        await self.markdown.update(inert(text))
         label = self.query_one(".reply-status", Static)
         shown = note or STATUS_LABELS.get(status, "")
         label.update(shown)

@@ -1,15 +1,17 @@
 """The one protocol every chat backend implements, and the events it streams.
 
 The TUI and ``hearth ask`` only know :class:`ChatBackend`; the llama.cpp backend
-(:mod:`engine.llama_backend`) implements it, and so can a remote OpenAI-compatible one.
+(:mod:`engine.chat.llama`) implements it, and so can a remote OpenAI-compatible one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Protocol, TypedDict
+from pathlib import Path
+from typing import Literal, Protocol, TypedDict
 
 Role = Literal["system", "user", "assistant"]
 
@@ -62,7 +64,7 @@ class TokenEvent:
     elapsed_s: float = 0.0
     finish_reason: FinishReason | None = None
 
-    def snapshot(self) -> "TokenEvent":
+    def snapshot(self) -> TokenEvent:
         """A copy to yield while this event keeps accumulating counts (backends reuse one)."""
         return dataclasses.replace(self)
 
@@ -92,7 +94,33 @@ class ChatBackend(Protocol):
     """A chat engine: load once, stream replies, cancel between tokens, close.
 
     Implementations raise :class:`engine.errors.HearthError` subclasses only.
+
     """
+
+    @property
+    def model_path(self) -> Path | None:
+        """The local GGUF file; ``None`` for a server's model."""
+        ...
+
+    @property
+    def fallback(self) -> str:
+        """``"local"`` when the local model should take over if this one cannot be reached (an
+        endpoint's ``fallback``); else ""."""
+        ...
+
+    @property
+    def insecure_warning(self) -> str:
+        """What to tell the user about this connection ("" when nothing): TLS checks off."""
+        ...
+
+    def describe(self) -> ModelInfo:
+        """What is known now: before loading, the name from the file or the config."""
+        ...
+
+    @property
+    def loaded(self) -> bool:
+        """:meth:`load` has succeeded (and :meth:`close` was not called since)."""
+        ...
 
     def load(self) -> ModelInfo:
         """Make the backend ready (load weights, connect). Idempotent.

@@ -15,7 +15,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from engine.errors import ConfigError
-from engine.memory import Architecture, MemoryEstimate, estimate, repacked_types
+from engine.models.estimate import Architecture, MemoryEstimate, estimate, repacked_types
 
 QUANT_ORDER = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_XS",
                "Q3_K_M", "Q3_K_S", "Q2_K"]
@@ -32,7 +32,7 @@ Used only offline, when the hub's file size is unknown; such estimates are marke
 REPACK_SHARE = {"Q4_0": 0.95, "Q4_K_S": 0.90, "Q4_K_M": 0.70, "Q2_K": 0.40, "Q8_0": 0.95}
 """Approximate share of a file's bytes in tensors of the quantization's main type (the rest:
 embeddings, output and a few layers kept at higher precision), used with
-:func:`engine.memory.repacked_types` to count repacked copies for catalog entries."""
+:func:`engine.models.estimate.repacked_types` to count repacked copies for catalog entries."""
 
 MAIN_TYPE = {"Q8_0": "Q8_0", "Q6_K": "Q6_K", "Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q4_K_M": "Q4_K",
              "Q4_K_S": "Q4_K", "Q4_0": "Q4_0", "IQ4_XS": "IQ4_XS", "Q3_K_M": "Q3_K", "Q3_K_S": "Q3_K",
@@ -70,7 +70,7 @@ class CatalogModel:
 @lru_cache(maxsize=1)
 def load_catalog() -> tuple[CatalogModel, ...]:
     """The catalog shipped with hearth, smallest model first."""
-    text = resources.files("engine").joinpath("catalog.toml").read_text(encoding="utf-8")
+    text = resources.files("engine.models").joinpath("catalog.toml").read_text(encoding="utf-8")
     models = []
     for entry in tomllib.loads(text)["model"]:
         arch = Architecture(

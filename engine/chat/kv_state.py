@@ -21,8 +21,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from engine.checksums import sha256_of
 
@@ -74,13 +75,15 @@ class KVStateStore:
         tmp = state.with_suffix(".kv.partial")
         try:
             yield tmp
+            os.chmod(tmp, 0o600)  # llama.cpp creates it 0644; a chat's tokens are private
             size = tmp.stat().st_size
             record = {"version": FORMAT_VERSION, **identity, "bytes": size, "sha256": sha256_of(tmp),
                       "saved_at": time.time()}
             meta.unlink(missing_ok=True)  # a crash between the two renames leaves no stale pair
             os.replace(tmp, state)
             meta_tmp = meta.with_suffix(".json.partial")
-            meta_tmp.write_text(json.dumps(record), encoding="utf-8")
+            with open(meta_tmp, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
+                handle.write(json.dumps(record))
             os.replace(meta_tmp, meta)
         finally:
             tmp.unlink(missing_ok=True)
@@ -119,7 +122,8 @@ class KVStateStore:
         if reason:
             LOG.warning("ignored KV state %s: %s", key, reason)
 
-    def _reject(self, key: str, reason: str) -> None:
+    def _reject(self, key: str, reason: str) -> Path | None:
+        """Discard an unusable state; ``None``, to return from :meth:`find`."""
         self.discard(key, reason)
         return None
 

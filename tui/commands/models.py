@@ -6,13 +6,26 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+import humanfriendly
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from engine import paths
-from engine.backends import make_backend
+from engine.chat.factory import make_remote
 from engine.config import Settings
 from engine.errors import ConfigError, ModelLoadError
-from engine.memory import MemoryBudget, memory_budget, meta_estimator, mib, parse_size
-from engine.model_store import import_model, pull, remove_model, with_hub_sizes
+from engine.models.budget import MemoryBudget, memory_budget
+from engine.models.catalog import find_model
+from engine.models.discover import discover_models
+from engine.models.estimate import mib
+from engine.models.fetch import RemoteFile, download
+from engine.models.fit import meta_estimator
+from engine.models.gguf import read_gguf
+from engine.models.picker import Plan, plan_family, recommend
+from engine.models.store import import_model, pull, remove_model, resolve_family, with_hub_sizes
+from tui.commands.output import say
 
 
 def run_models(args: argparse.Namespace, settings: Settings, endpoint: str | None) -> int:
@@ -36,32 +49,43 @@ def run_models(args: argparse.Namespace, settings: Settings, endpoint: str | Non
     if args.action == "pull":
         pulled = pull(args.target, n_ctx, budget, download=download_with_bar)
         if pulled.n_ctx != n_ctx:
-            print(f"hearth: chosen for n_ctx {pulled.n_ctx} (nothing fits at {n_ctx}); "
+            say(f"hearth: chosen for n_ctx {pulled.n_ctx} (nothing fits at {n_ctx}); "
                   f"run it with --n-ctx {pulled.n_ctx}", file=sys.stderr)
-        print(pulled.path)
+        say(pulled.path)
         return 0
     if args.action == "import":
-        print(import_model(Path(args.target).expanduser(), paths.models_dir()))
+        say(import_model(Path(args.target).expanduser(), paths.models_dir()))
         return 0
     if args.action == "rm":
-        print(f"removed {remove_model(args.target, paths.models_dir())}")
+        say(f"removed {remove_model(args.target, paths.models_dir())}")
         return 0
     return _list(settings, endpoint, n_ctx, budget, args.json)
 
 
+def parse_size(text: str) -> int:
+    """Bytes from ``4G``, ``3.5GiB``, ``512M`` (binary units, as RAM is sold and reported).
+
+    Raises:
+        ConfigError: not a size, or under 1 MiB (a unit was surely left out).
+    """
+    try:
+        size = int(humanfriendly.parse_size(text, binary=True))
+    except humanfriendly.InvalidSize:
+        raise ConfigError(f"{text!r} is not a size (examples: 4G, 3.5GiB, 512M)") from None
+    if size < 2**20:  # "4" parses as 4 bytes: surely 4G was meant
+        raise ConfigError(f"{text!r} is {size} bytes, not a size of RAM (examples: 4G, 3.5GiB, 512M)")
+    return size
+
+
 def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
     """Models on the endpoint's server (``/v1/models``), or the local GGUF files with their fit."""
+    rows: list[dict[str, Any]] = []
     if endpoint:
-        names = make_backend(settings, endpoint).list_models()
-        rows = [{"name": name, "endpoint": endpoint} for name in names]
+        rows = [{"name": name, "endpoint": endpoint} for name in make_remote(settings, endpoint).list_models()]
     else:
-        from engine.gguf_meta import read_gguf
-        from engine.models import discover_models
-
-        rows = []
         for model in discover_models(paths.models_dir()):
             path = model.path
-            row = {"name": model.name, "source": model.source, "path": str(path), "size_bytes": model.size}
+            row: dict[str, Any] = {"name": model.name, "source": model.source, "path": str(path), "size_bytes": model.size}
             try:
                 meta = read_gguf(path)
                 needed = meta_estimator(meta)(n_ctx).needed
@@ -75,24 +99,22 @@ def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBu
               if not endpoint else json.dumps(rows, indent=2))
         return 0
     if not endpoint:
-        print(f"budget {mib(budget.usable)} ({budget.source} {mib(budget.available)} minus "
+        say(f"budget {mib(budget.usable)} ({budget.source} {mib(budget.available)} minus "
               f"{mib(budget.margin)} margin), n_ctx {n_ctx}")
     for row in rows:
         if "size_bytes" not in row:
-            print(row["name"])
+            say(row["name"])
         elif "error" in row:
-            print(f"{row['name']}  {mib(row['size_bytes']):>12}  unreadable: {row['error']}")
+            say(f"{row['name']}  {mib(row['size_bytes']):>12}  unreadable: {row['error']}")
         else:
             fit = "fits" if row["fits"] else "too large"
             where = "" if row["source"] == "hearth" else f"  ({row['source']}: {row['path']})"
-            print(f"{row['name']}  {row['quantization'] or '?':7} {mib(row['size_bytes']):>12}  "
+            say(f"{row['name']}  {row['quantization'] or '?':7} {mib(row['size_bytes']):>12}  "
                   f"needs {mib(row['estimate_bytes']):>12}  {fit}{where}")
     return 0
 
 
 def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
-    from engine.gguf_meta import read_gguf
-
     meta = read_gguf(path)
     estimate = meta_estimator(meta)(n_ctx)
     fits = estimate.needed <= budget.usable
@@ -108,54 +130,45 @@ def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
         print(json.dumps(record, indent=2))
         return 0
     approx = " (approximate: missing " + ", ".join(meta.missing) + ")" if meta.missing else ""
-    print(f"{meta.name}  {meta.architecture}, {meta.n_params / 1e6:.0f}M parameters, "
+    say(f"{meta.name}  {meta.architecture}, {meta.n_params / 1e6:.0f}M parameters, "
           f"{meta.quantization or '?'}, trained context {meta.arch.n_ctx_train}")
-    print(f"memory at n_ctx {n_ctx}{approx}:")
+    say(f"memory at n_ctx {n_ctx}{approx}:")
     for part in ("weights", "kv_cache", "compute", "overhead"):
-        print(f"  {part:9} {mib(getattr(estimate, part)):>12}")
-    print(f"  {'total':9} {mib(estimate.total):>12}  (resident set)")
+        say(f"  {part:9} {mib(getattr(estimate, part)):>12}")
+    say(f"  {'total':9} {mib(estimate.total):>12}  (resident set)")
     if estimate.reclaimable:
-        print(f"  {'needed':9} {mib(estimate.needed):>12}  (less {mib(estimate.reclaimable)} of mapped "
+        say(f"  {'needed':9} {mib(estimate.needed):>12}  (less {mib(estimate.reclaimable)} of mapped "
               "originals of repacked tensors: page cache the kernel can drop)")
-    print(f"budget {mib(budget.usable)} ({budget.source} {mib(budget.available)} minus "
+    say(f"budget {mib(budget.usable)} ({budget.source} {mib(budget.available)} minus "
           f"{mib(budget.margin)} margin): {'fits' if fits else 'does NOT fit'}")
     return 0
 
 
 def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
-    from engine.catalog import find_model
-    from engine.picker import plan_family, recommend
-
     note = ""
     if family:
         model, sizes, note = with_hub_sizes(find_model(family))
-        plan = plan_family(model, n_ctx, budget, sizes)
+        plan: Plan | None = plan_family(model, n_ctx, budget, sizes)
     else:
         plan = recommend(n_ctx, budget)
         note = "sizes estimated from the catalog"
-        if plan is None:
-            raise ModelLoadError(f"no catalog model fits the {mib(budget.usable)} this machine can give")
+    if plan is None:
+        raise ModelLoadError(f"no catalog model fits the {mib(budget.usable)} this machine can give")
     if as_json:
         print(json.dumps(plan.as_dict() | {"sizes": note}, indent=2))
         return 0
-    print(f"{plan.model.family} ({plan.model.repo}), n_ctx {plan.n_ctx}; budget {mib(budget.usable)} "
+    say(f"{plan.model.family} ({plan.model.repo}), n_ctx {plan.n_ctx}; budget {mib(budget.usable)} "
           f"({budget.source} {mib(budget.available)} minus {mib(budget.margin)} margin); {note}")
     for option in plan.options:
         mark = "->" if plan.pick is not None and option.quant == plan.pick.quant else ("  " if option.fits else " x")
-        print(f" {mark} {option.quant:7} file {mib(option.size):>12}  needs {mib(option.estimate.needed):>12}"
+        say(f" {mark} {option.quant:7} file {mib(option.size):>12}  needs {mib(option.estimate.needed):>12}"
               f"{'' if option.fits else '  too large'}")
-    print(plan.reason)
+    say(plan.reason)
     return 0 if plan.pick is not None else 1
 
 
-def download_with_bar(remote, dest: Path) -> Path:
-    """:func:`engine.fetch.download` with a progress bar on stderr (bytes, rate, ETA)."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
-
-    from engine.fetch import download
-
+def download_with_bar(remote: RemoteFile, dest: Path) -> Path:
+    """:func:`engine.models.fetch.download` with a progress bar on stderr (bytes, rate, ETA)."""
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                   TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task(remote.name, total=remote.size)
@@ -163,7 +176,5 @@ def download_with_bar(remote, dest: Path) -> Path:
 
 
 def fetch_named_family(settings: Settings) -> Settings:
-    """:func:`engine.model_store.resolve_family` with the CLI's progress bar."""
-    from engine.model_store import resolve_family
-
+    """:func:`engine.models.store.resolve_family` with the CLI's progress bar."""
     return resolve_family(settings, download=download_with_bar)

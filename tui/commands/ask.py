@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import BinaryIO
 
-from engine.backend import GenerationParams, TokenEvent
+from engine.chat.backend import GenerationParams, TokenEvent
+from engine.chat.session import ChatSession, ContextTrimmed
 from engine.config import Settings
 from engine.errors import ModelLoadError
-from engine.session import ChatSession, ContextTrimmed
+from voice.speak import SentenceSplitter, Speaker
 
 MAX_CONTEXT_CHARS = 200_000
 """Most characters of piped stdin read (about 50k tokens; the context window trims the rest)."""
@@ -23,6 +25,12 @@ def build_prompt(question: str, context: str) -> str:
     if not context.strip():
         return question
     return f"{question}\n\nInput:\n```\n{context.rstrip()}\n```"
+
+
+def read_piped(stream: BinaryIO) -> str:
+    """Piped input as text: at most :data:`MAX_CONTEXT_CHARS` characters' worth of bytes, read as
+    UTF-8 with anything else (Latin-1, binary) replaced by U+FFFD, never an error."""
+    return stream.read(MAX_CONTEXT_CHARS * 4).decode("utf-8", errors="replace")[:MAX_CONTEXT_CHARS]
 
 
 def run_ask(settings: Settings, question: str, backend, speak: bool = False) -> int:
@@ -36,8 +44,8 @@ def run_ask(settings: Settings, question: str, backend, speak: bool = False) -> 
     if backend is None:
         raise ModelLoadError("no model: pass --model PATH or set model.path in the config")
     context = ""
-    if not sys.stdin.isatty():
-        context = sys.stdin.read(MAX_CONTEXT_CHARS)
+    if sys.stdin is not None and not sys.stdin.isatty():
+        context = read_piped(sys.stdin.buffer)
     session = ChatSession(backend, store=None, system_prompt=settings.chat.system_prompt)
     params = GenerationParams(
         temperature=settings.chat.temperature, top_p=settings.chat.top_p,
@@ -47,8 +55,6 @@ def run_ask(settings: Settings, question: str, backend, speak: bool = False) -> 
     ended_with_newline = True
     speaker = splitter = None
     if speak:
-        from voice.speak import SentenceSplitter, Speaker
-
         speaker, splitter = Speaker(settings.voice.tts, piper_model=settings.voice.piper_model), SentenceSplitter()
     try:
         for event in session.send(build_prompt(question, context), params, threading.Event()):
@@ -56,7 +62,7 @@ def run_ask(settings: Settings, question: str, backend, speak: bool = False) -> 
                 out.write(event.text)
                 out.flush()
                 ended_with_newline = event.text.endswith("\n")
-                if speaker is not None:
+                if speaker is not None and splitter is not None:
                     for sentence in splitter.feed(event.text):
                         speaker.say(sentence)
             elif isinstance(event, ContextTrimmed):
@@ -64,13 +70,11 @@ def run_ask(settings: Settings, question: str, backend, speak: bool = False) -> 
         if not ended_with_newline:
             out.write("\n")
         out.flush()
-        if speaker is not None:
+        if speaker is not None and splitter is not None:
             for sentence in splitter.flush():
                 speaker.say(sentence)
             speaker.idle.wait()
-    except BrokenPipeError:  # e.g. `hearth ask ... | head -1`
-        return 0
-    finally:
+    finally:  # a reader that left (`| head`) raises BrokenPipeError: the CLI ends quietly
         if speaker is not None:
             speaker.close()
         backend.close()

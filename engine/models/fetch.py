@@ -17,14 +17,14 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
 from engine.checksums import sha256_digest
-from engine.errors import FetchCancelled, FetchError
+from engine.errors import FetchCancelled, FetchError, HubUnreachable
 from engine.http_cancel import closed_on_cancel
 
 LOG = logging.getLogger("hearth.fetch")
@@ -71,8 +71,8 @@ def remote_file(repo: str, filename: str, timeout: float = 10.0) -> RemoteFile:
     """Metadata of ``filename`` in the hub repository ``repo`` (a HEAD request).
 
     Raises:
-        FetchError: the hub cannot be reached (offline: import a file instead), or has no such
-            repository or file.
+        HubUnreachable: the hub cannot be reached (offline: import a file instead).
+        FetchError: the hub has no such repository or file, or refused the request.
     """
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
@@ -86,7 +86,7 @@ def remote_file(repo: str, filename: str, timeout: float = 10.0) -> RemoteFile:
     except HfHubHTTPError as exc:
         raise FetchError(f"the hub refused {filename}: {str(exc).splitlines()[0]}") from None
     except _network_errors() as exc:
-        raise FetchError(
+        raise HubUnreachable(
             f"cannot reach {endpoint} ({type(exc).__name__}); offline? Copy the GGUF here another way "
             "and add it with: hearth models import PATH"
         ) from None
@@ -100,7 +100,7 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     ``httpx2``, whose exceptions are separate classes."""
     errors: tuple[type[BaseException], ...] = (httpx.HTTPError, OSError)
     try:
-        import httpx2  # type: ignore[import-not-found]
+        import httpx2  # huggingface_hub 2.x's httpx fork, when it is the one installed
     except ImportError:
         return errors
     return (*errors, httpx2.HTTPError)

@@ -1,7 +1,7 @@
 """Pick the largest quantization of a model that fits the memory budget, and say why.
 
 Rules, in order:
-1. List the family's quantizations from best to worst (:data:`engine.catalog.QUANT_ORDER`) with
+1. List the family's quantizations from best to worst (:data:`engine.models.catalog.QUANT_ORDER`) with
    their estimates at the requested context; pick the first that fits the budget.
 2. On ARM (aarch64), when the pick is Q4_K_M, Q4_K_S or IQ4_XS and Q4_0 also fits with a file
    within :data:`ARM_CLOSE` of the pick's, take Q4_0: llama.cpp repacks Q4_0 at load time into
@@ -18,8 +18,9 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.catalog import QUANT_ORDER, CatalogModel, load_catalog
-from engine.memory import MemoryBudget, MemoryEstimate, mib
+from engine.models.budget import MemoryBudget
+from engine.models.catalog import QUANT_ORDER, CatalogModel, load_catalog
+from engine.models.estimate import MemoryEstimate, mib
 
 MIN_CTX = 2048
 """The smallest context hearth falls back to: a system prompt and a few turns."""
@@ -52,7 +53,12 @@ class Plan:
     options: list[Option]
     pick: Option | None
     reason: str
-    alternative: "Plan | None" = field(default=None)
+    alternative: Plan | None = field(default=None)
+
+    @property
+    def quant(self) -> str:
+        """The picked quantization; "" when nothing fits."""
+        return self.pick.quant if self.pick is not None else ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,7 +122,7 @@ def plan_family(
     plan.alternative = _smaller_model(model, n_ctx, budget, machine, catalog or load_catalog())
     if plan.alternative and plan.alternative.pick:
         alt = plan.alternative
-        plan.reason += f"; {alt.model.family} {alt.pick.quant} would fit at n_ctx {alt.n_ctx}"
+        plan.reason += f"; {alt.model.family} {alt.quant} would fit at n_ctx {alt.n_ctx}"
     return plan
 
 
@@ -150,9 +156,9 @@ def recommend(n_ctx: int, budget: MemoryBudget, machine: str | None = None,
     full = [p for p in plans if p.n_ctx == min(n_ctx, p.model.arch.n_ctx_train)]
 
     def good(group: list[Plan]) -> list[Plan]:
-        return [p for p in group if QUANT_ORDER.index(p.pick.quant) <= QUANT_ORDER.index(QUALITY_FLOOR)]
+        return [p for p in group if QUANT_ORDER.index(p.quant) <= QUANT_ORDER.index(QUALITY_FLOOR)]
 
     for group in (good(full), full, good(plans), plans):
         if group:
-            return max(group, key=lambda p: (p.n_ctx, p.model.params, -QUANT_ORDER.index(p.pick.quant)))
+            return max(group, key=lambda p: (p.n_ctx, p.model.params, -QUANT_ORDER.index(p.quant)))
     return None

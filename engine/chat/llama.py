@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ctypes
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
 
-from engine.backend import GenerationParams, Message, ModelInfo, TokenEvent
-from engine.errors import BackendError, ContextOverflowError, ModelLoadError
-from engine.gguf_info import check_gguf_file, quantization_name
-from engine.kv_state import KVStateStore, model_identity
-from engine.memory import MemoryBudget, check_fits, mib
 from engine import logs
+from engine.chat.backend import GenerationParams, Message, ModelInfo, TokenEvent
+from engine.chat.kv_state import KVStateStore, model_identity
+from engine.errors import BackendError, ContextOverflowError, ModelLoadError
+from engine.models.gguf import check_gguf_file, file_type_name
 
 LOG = logging.getLogger("hearth.engine")
 
@@ -37,16 +38,6 @@ CHATML_TEMPLATE = (
 
 MIN_STATE_TOKENS = 64
 """Contexts shorter than this are not saved: processing them again is faster than the file."""
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def default_threads() -> int:
@@ -65,14 +56,19 @@ class LlamaBackend:
         n_batch: prompt-processing batch, tokens.
         seed: sampling seed (4294967295: random).
         state_store: where chats' KV states are saved and restored; ``None``: never.
-        check_fit: refuse to load a model whose memory estimate is over the budget.
-        memory_budget: the budget for that check; ``None``: this machine's, at load time.
+        fit_check: called with the GGUF path and ``n_ctx`` before loading; raises
+            :class:`ModelLoadError` for a model that would not fit the machine's memory
+            (:func:`engine.models.fit.check_fits`, handed in by :mod:`engine.chat.factory`).
+            ``None``: no check.
     """
+
+    fallback = ""
+    insecure_warning = ""
 
     def __init__(
         self, model_path: Path, n_ctx: int = 4096, n_threads: int = 0, n_batch: int = 512,
         seed: int = 0xFFFFFFFF, state_store: KVStateStore | None = None,
-        check_fit: bool = True, memory_budget: MemoryBudget | None = None,
+        fit_check: Callable[[Path, int], object] | None = None,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
         self._n_ctx = n_ctx
@@ -80,8 +76,7 @@ class LlamaBackend:
         self.n_batch = n_batch
         self.seed = seed
         self.state_store = state_store
-        self.check_fit = check_fit
-        self.memory_budget = memory_budget
+        self.fit_check = fit_check
         self._llm: Any = None
         self._formatter: Any = None
         self._vocab: Any = None
@@ -113,10 +108,9 @@ class LlamaBackend:
             if self._info is not None:
                 return self._info
             check_gguf_file(self.model_path)
-            if self.check_fit:  # never an OOM kill: refuse with the figures instead
-                estimate = check_fits(self.model_path, self._n_ctx, self.memory_budget)
-                LOG.info("memory estimate %s at n_ctx %d", mib(estimate.total), self._n_ctx)
-            import llama_cpp
+            if self.fit_check is not None:  # never an OOM kill: refuse with the figures instead
+                self.fit_check(self.model_path, self._n_ctx)
+            import llama_cpp  # heavy (the native library): loaded with the first model
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             logs.route_llama_log(llama_cpp)
@@ -133,8 +127,9 @@ class LlamaBackend:
                         n_batch=self.n_batch, seed=self.seed, verbose=True,
                     )
             except (ValueError, RuntimeError, OSError) as exc:
-                detail = logs.first_native_error.split(": ")[-1] or f"{exc} (corrupt or incomplete?)"
-                raise ModelLoadError(f"llama.cpp could not load {self.model_path.name}: {detail}") from None
+                detail = logs.first_native_error.split(": ")[-1] or str(exc)
+                raise ModelLoadError(f"llama.cpp could not load {self.model_path.name}: {detail} "
+                                     "(is the file corrupted or incomplete?)") from None
             template = llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
             eos, bos = llm.token_eos(), llm.token_bos()
             self._formatter = Jinja2ChatFormatter(
@@ -148,7 +143,7 @@ class LlamaBackend:
             self._n_ctx = llm.n_ctx()
             self._info = ModelInfo(
                 name=self.model_path.stem,
-                quantization=quantization_name(llm.metadata),
+                quantization=file_type_name(llm.metadata.get("general.file_type")),
                 n_ctx=self._n_ctx,
                 extra={"path": str(self.model_path)},
             )
@@ -181,10 +176,10 @@ class LlamaBackend:
     def stream(
         self, messages: list[Message], params: GenerationParams, cancel: threading.Event
     ) -> Iterator[TokenEvent]:
-        """See :meth:`engine.backend.ChatBackend.stream`."""
+        """See :meth:`engine.chat.backend.ChatBackend.stream`."""
         started = time.perf_counter()
         self.load()
-        import llama_cpp
+        import llama_cpp  # already loaded by load(): a dict lookup
 
         with self._run_lock, contextlib.redirect_stderr(logs.LogWriter()):
             llm = self._llm
@@ -249,13 +244,12 @@ class LlamaBackend:
         store = self.state_store
         if store is None or not store.enabled or self._llm is None:
             return 0
-        import ctypes
-        import llama_cpp
+        import llama_cpp  # heavy (the native library): loaded with the first model
 
         with self._run_lock:
             llm = self._llm
             held = llm.input_ids[: llm.n_tokens].tolist()
-            n = _common_prefix(held, self._prompt_tokens(messages))
+            n = llama_cpp.Llama.longest_token_prefix(held, self._prompt_tokens(messages))
             if n < MIN_STATE_TOKENS:
                 return 0
             llm._ctx.kv_cache_seq_rm(-1, n, -1)  # the tail is not part of this chat's prompt
@@ -289,8 +283,7 @@ class LlamaBackend:
         if store is None or not store.enabled:
             return 0
         self.load()
-        import ctypes
-        import llama_cpp
+        import llama_cpp  # heavy (the native library): loaded with the first model
 
         with self._run_lock:
             path = store.find(key, model_identity(self.model_path, self._n_ctx))
@@ -310,7 +303,7 @@ class LlamaBackend:
                 store.discard(key, f"llama.cpp refused it ({logs.first_native_error or 'see log'})")
                 return 0
             saved = buffer[: count.value]
-            common = _common_prefix(saved, expected)
+            common = llama_cpp.Llama.longest_token_prefix(saved, expected)
             llm.input_ids[:common] = saved[:common]
             llm.n_tokens = common
             llm._requires_eval = True  # llama-cpp-python: logits must come from a fresh decode

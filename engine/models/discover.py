@@ -84,7 +84,7 @@ def ollama_models(root: Path | None = None) -> list[LocalModel]:
                 layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers", [])
             except (OSError, ValueError, AttributeError):
                 continue
-            digest = next((l.get("digest", "") for l in layers if l.get("mediaType") == OLLAMA_MODEL_LAYER), "")
+            digest = next((layer.get("digest", "") for layer in layers if layer.get("mediaType") == OLLAMA_MODEL_LAYER), "")
             blob = base / "blobs" / digest.replace(":", "-")
             if not digest or not blob.is_file():
                 continue

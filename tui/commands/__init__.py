@@ -1,0 +1,1 @@
+"""hearth's command-line commands that are not Textual: ask, models, voice, config."""
