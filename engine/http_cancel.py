@@ -8,8 +8,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 POLL_S = 0.05
 """How often the watcher looks at the cancel event and the idle clock, seconds."""

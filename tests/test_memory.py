@@ -140,3 +140,27 @@ def test_models_info_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("hearth: ") for line in err)
     assert "Traceback" not in "".join(err)
+
+
+@pytest.mark.parametrize("quant", ["Q4_1", "Q8_0", "Q4_0", "Q2_K"])
+def test_header_reader_agrees_with_the_gguf_package(quants, quant: str) -> None:
+    """hearth walks the header itself (the gguf package's reader takes seconds on a vocabulary);
+    every key, value and tensor must match what ``gguf.GGUFReader`` reads."""
+    import gguf
+
+    from engine.models.gguf import Skipped, read_header
+
+    fields, tensors = read_header(quants[quant])
+    reader = gguf.GGUFReader(quants[quant])
+    assert [(t.name, t.type_name, t.n_elements, t.n_bytes) for t in tensors] == [
+        (t.name, t.tensor_type.name, int(t.n_elements), int(t.n_bytes)) for t in reader.tensors]
+    expected = {k: f for k, f in reader.fields.items() if not k.startswith("GGUF.")}
+    assert set(fields) == set(expected)
+    for key, field in expected.items():
+        theirs, ours = field.contents(), fields[key]
+        if isinstance(ours, Skipped):
+            assert ours.count == len(theirs), key
+        elif isinstance(ours, float):
+            assert ours == pytest.approx(theirs), key
+        else:
+            assert ours == theirs, key

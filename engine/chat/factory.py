@@ -4,16 +4,19 @@ model as the fallback of an endpoint that cannot be reached."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from engine import paths
 from engine.chat.backend import ChatBackend
 from engine.chat.kv_state import KVStateStore
 from engine.chat.llama import LlamaBackend
-from engine.chat.remote import RemoteBackend
 from engine.config import Settings
 from engine.errors import ConfigError, ModelLoadError
 from engine.models.discover import resolve_model_path
 from engine.models.fit import check_fits
+
+if TYPE_CHECKING:
+    from engine.chat.remote import RemoteBackend
 
 
 def kv_state_store(settings: Settings) -> KVStateStore:
@@ -30,6 +33,8 @@ def make_remote(settings: Settings, endpoint: str) -> RemoteBackend:
     if endpoint not in settings.endpoints:
         known = ", ".join(sorted(settings.endpoints)) or "none configured"
         raise ConfigError(f"no endpoint {endpoint!r} in the config ([endpoints.NAME]; known: {known})")
+    from engine.chat.remote import RemoteBackend  # httpx: loaded when an endpoint is used, not at start
+
     return RemoteBackend(endpoint, settings.endpoints[endpoint])
 
 

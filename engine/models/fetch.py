@@ -21,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from engine.checksums import sha256_digest
 from engine.errors import FetchCancelled, FetchError, HubUnreachable
 from engine.http_cancel import closed_on_cancel
@@ -98,6 +96,8 @@ def remote_file(repo: str, filename: str, timeout: float = 10.0) -> RemoteFile:
 def _network_errors() -> tuple[type[BaseException], ...]:
     """Connection errors as huggingface_hub raises them: it uses httpx, or from 2.x its fork
     ``httpx2``, whose exceptions are separate classes."""
+    import httpx  # the download stack loads when a download starts, not with every command
+
     errors: tuple[type[BaseException], ...] = (httpx.HTTPError, OSError)
     try:
         import httpx2  # huggingface_hub 2.x's httpx fork, when it is the one installed
@@ -127,6 +127,8 @@ def download(
             the sha256 (the file is removed), or the disk filled up.
         FetchCancelled: ``cancel`` was set (the partial file is kept).
     """
+    import httpx  # the download stack loads when a download starts, not with every command
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(dest)
     have = partial.stat().st_size if partial.exists() else 0

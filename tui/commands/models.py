@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import humanfriendly
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from engine import paths
 from engine.chat.factory import make_remote
@@ -169,6 +167,10 @@ def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bo
 
 def download_with_bar(remote: RemoteFile, dest: Path) -> Path:
     """:func:`engine.models.fetch.download` with a progress bar on stderr (bytes, rate, ETA)."""
+    # rich's progress bar loads only when a download starts, not with every command
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                   TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task(remote.name, total=remote.size)

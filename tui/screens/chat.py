@@ -19,11 +19,9 @@ from engine.chat.factory import local_fallback, make_backend
 from engine.chat.session import RetiredBackend
 from engine.config import with_overrides
 from engine.errors import BackendError, ContextOverflowError, HearthError, ModelLoadError
-from engine.models.store import Pulled
 from tui import messages as events
 from tui.frame_pacer import FramePacer
 from tui.screens.chats import ChatsScreen
-from tui.screens.models import ModelsScreen
 from tui.widgets.conversation import CodeBlock, ReplyView, UserMessage
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.prompt_input import PromptInput
@@ -31,6 +29,7 @@ from tui.widgets.recording_bar import RecordingBar
 from tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
+    from engine.models.store import Pulled
     from tui.app import HearthApp
     from voice.listen import Level
 
@@ -400,6 +399,9 @@ class ChatScreen(Screen[None]):
         if self.streaming:
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
+        # the model screen brings the download stack (httpx, huggingface_hub): loaded on F2
+        from tui.screens.models import ModelsScreen
+
         screen = ModelsScreen(self.app.memory_budget(), self.app.settings.model.n_ctx, first_run=first_run)
         self.app.push_screen(screen, self._use_model)
 
