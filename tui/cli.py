@@ -65,12 +65,12 @@ def build_parser() -> Parser:
     voice.add_argument("action", choices=["devices", "test"],
                        help="devices: input devices and their rates; test: record (or --file) and transcribe")
     voice.add_argument("--file", metavar="WAV", help="test: transcribe this audio file instead of recording")
-    voice.add_argument("--seconds", type=count("--seconds", 1, 600), metavar="N", help="test: record at most N seconds")
+    voice.add_argument("--seconds", type=count(1, 600), metavar="N", help="test: record at most N seconds")
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
     models = commands.add_parser("models", help="list, recommend, fetch and inspect models")
     planning = Parser(add_help=False)
-    planning.add_argument("--ctx", type=count("--ctx", 64), metavar="TOKENS",
+    planning.add_argument("--ctx", type=count(64), metavar="TOKENS",
                           help="context size to plan for (default: model.n_ctx)")
     planning.add_argument("--ram", metavar="SIZE", help="plan for this much memory (4G, 512M) instead of what is free")
     planning.add_argument("--json", action="store_true", help="machine-readable output")
@@ -91,7 +91,7 @@ def build_parser() -> Parser:
     return parser
 
 
-def count(flag: str, least: int, most: int = 1 << 20) -> Callable[[str], int]:
+def count(least: int, most: int = 1 << 20) -> Callable[[str], int]:
     """An argparse type: a whole number from ``least`` to ``most``, else one clear error."""
     def parse(text: str) -> int:
         try:
@@ -101,7 +101,6 @@ def count(flag: str, least: int, most: int = 1 << 20) -> Callable[[str], int]:
         if not least <= value <= most:
             raise argparse.ArgumentTypeError(f"{value} is outside {least}..{most}")
         return value
-    parse.__name__ = flag  # argparse names the type in its message
     return parse
 
 
@@ -191,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
 def _unbroken(arg: str) -> str:
     """An argument as text: bytes that were not UTF-8 (kept by Python as lone surrogates) become
     U+FFFD instead of failing every later encode."""
-    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    try:
+        raw = arg.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that did not come from undecodable bytes
+        raw = arg.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
 
 
 def _drop_stdout() -> None:

@@ -61,8 +61,8 @@ class RetiredBackend:
     state: tuple[str, list[Message]] | None
 
     def close(self) -> None:
-        """Save the KV state (a failure is logged: a state is only an optimisation), then free
-        the backend."""
+        """Save the KV state, then free the backend (freed even when the save fails; the failure
+        is raised after, for the caller to log: a state is only an optimisation)."""
         try:
             if self.state is not None:
                 self.backend.save_state(*self.state)

@@ -94,7 +94,16 @@ class ChatScreen(Screen[None]):
     # -- model loading ------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load_model(self, backend: ChatBackend) -> None:
+    def load_model(self, backend: ChatBackend, retired: RetiredBackend | None = None) -> None:
+        """Load ``backend``; first retire the one it replaces (save its KV state, free its
+        model): both wait on the disk (an SD card on a Pi), so not on the UI thread, and the
+        old model is gone before the new one's memory is checked and loaded. A failure to
+        retire costs only speed: it is logged."""
+        if retired is not None:
+            try:
+                retired.close()
+            except Exception as error:  # noqa: BLE001 - an optimisation must not break the chat
+                self.app.log_exception(error)
         try:
             info = backend.load()
         except HearthError as error:
@@ -140,21 +149,10 @@ class ChatScreen(Screen[None]):
         self._use_backend(backend)
 
     def _use_backend(self, backend: ChatBackend) -> None:
-        """Hand ``backend`` to the session, retire the old one in a worker, load the new one."""
+        """Hand ``backend`` to the session; a worker retires the old one, then loads the new one."""
         retired = self.app.session.switch_backend(backend)
-        if retired is not None:
-            self.retire_backend(retired)
         self.query_one(StatusBar).set_model(backend.describe(), "loading…")
-        self.load_model(backend)
-
-    @work(thread=True, group="retire", exit_on_error=False)
-    def retire_backend(self, retired: RetiredBackend) -> None:
-        """Save the old backend's KV state and free its model: both wait on the disk (an SD card
-        on a Pi), so not on the UI thread. A failure costs only speed: it is logged."""
-        try:
-            retired.close()
-        except Exception as error:  # noqa: BLE001 - an optimisation must not break the chat
-            self.app.log_exception(error)
+        self.load_model(backend, retired)
 
     # -- sending and streaming ----------------------------------------------------------------
 
