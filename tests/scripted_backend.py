@@ -16,6 +16,7 @@ class ScriptedBackend:
     model_path = None
     fallback = ""
     insecure_warning = ""
+    can_shift = True
 
     def __init__(self, reply: str, n_ctx: int = 2048) -> None:
         self.reply = reply

@@ -43,3 +43,18 @@ def test_oldest_turns_dropped_system_kept(messages, n_ctx, reply, kept_roles, dr
 def test_message_that_cannot_fit_raises() -> None:
     with pytest.raises(ContextOverflowError, match="raise model.n_ctx"):
         fit_to_context(conv(("system", 5), ("user", 100)), words, 64, 16)
+
+
+def test_a_full_window_drops_to_half_when_asked() -> None:
+    from engine.chat.context import fit_to_context
+
+    turns = [{"role": "system", "content": "s"}]
+    for i in range(10):
+        turns += [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]
+    turns.append({"role": "user", "content": "new"})
+    count = lambda messages: 10 * len(messages)  # noqa: E731 - ten tokens a message
+    least = fit_to_context(turns, count, n_ctx=200, reply_budget=20)
+    half = fit_to_context(turns, count, n_ctx=200, reply_budget=20, drop_to=0.5)
+    assert least.n_tokens <= 180 and least.dropped_messages == 4  # 22 messages -> 18
+    assert half.n_tokens <= 90 and half.dropped_messages == 14  # 22 messages -> 8
+    assert half.messages[0]["role"] == "system" and half.messages[-1]["content"] == "new"

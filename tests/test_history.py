@@ -66,3 +66,18 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(HistoryError, match="cannot open"):
         HistoryStore(path)
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    raw = sqlite3.connect(path)
+    raw.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    raw.execute("INSERT INTO chats (title, model, created_at, updated_at) VALUES ('old', 'm', 1, 1)")
+    raw.commit()
+    raw.close()
+    store = HistoryStore(path)
+    assert store.schema_version == len(MIGRATIONS) == 2
+    assert [c.title for c in store.list_chats()] == ["old"]
+    assert store.window_start(1) == 0
+    store.set_window_start(1, 6)
+    assert store.window_start(1) == 6

@@ -122,6 +122,13 @@ class ChatBackend(Protocol):
         """:meth:`load` has succeeded (and :meth:`close` was not called since)."""
         ...
 
+    @property
+    def can_shift(self) -> bool:
+        """Dropping the oldest turns keeps the rest of the cached prompt (llama.cpp's context
+        shift, or a server's own cache): drop as few as fit. ``False``: every drop costs a full
+        prompt evaluation, so drop to about half the window at once."""
+        ...
+
     def load(self) -> ModelInfo:
         """Make the backend ready (load weights, connect). Idempotent.
 

@@ -28,8 +28,14 @@ def fit_to_context(
     count_tokens: Callable[[list[Message]], int],
     n_ctx: int,
     reply_budget: int,
+    drop_to: float = 1.0,
 ) -> FittedPrompt:
     """Drop the oldest turns until the prompt fits ``n_ctx - reply_budget`` tokens.
+
+    Once something must go, turns are dropped until the prompt fits ``drop_to`` of that budget:
+    1.0 drops as few as fit (a backend that slides its KV cache keeps the rest in place); 0.5
+    drops to about half the window at once (a backend that must evaluate the prompt again after
+    every drop then does so once every several turns, not every turn).
 
     Args:
         messages: the whole conversation, optionally starting with a system message, ending with
@@ -49,9 +55,11 @@ def fit_to_context(
     while True:
         candidate = head + body
         n_tokens = count_tokens(candidate)
-        if n_tokens <= budget:
+        if n_tokens <= (budget if not dropped else budget * drop_to):
             return FittedPrompt(candidate, n_tokens, dropped)
         turn_end = _end_of_first_turn(body)
+        if turn_end is None and n_tokens <= budget:  # only the new message is left: it fits
+            return FittedPrompt(candidate, n_tokens, dropped)
         if turn_end is None:
             raise ContextOverflowError(
                 f"the message needs {n_tokens} tokens with the system prompt, but only {budget} "

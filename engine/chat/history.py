@@ -40,6 +40,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX messages_by_chat ON messages(chat_id, id);
     """,
+    # 2: the index of the first message the model still sees (a long chat's context window slid)
+    """
+    ALTER TABLE chats ADD COLUMN window_start INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -193,6 +197,16 @@ class HistoryStore:
         """Record ``model`` as the one answering the chat (its latest reply)."""
         with self._using("record the chat's model") as db:
             db.execute("UPDATE chats SET model = ? WHERE id = ? AND model != ?", (model, chat_id, model))
+
+    def window_start(self, chat_id: int) -> int:
+        """Index of the chat's first message the model still sees (0: all of them)."""
+        with self._using("read the chat") as db:
+            row = db.execute("SELECT window_start FROM chats WHERE id = ?", (chat_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_window_start(self, chat_id: int, start: int) -> None:
+        with self._using("save the chat's context window") as db:
+            db.execute("UPDATE chats SET window_start = ? WHERE id = ?", (start, chat_id))
 
     def delete_message(self, message_id: int) -> None:
         with self._using("delete a message") as db:

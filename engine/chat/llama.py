@@ -36,8 +36,17 @@ CHATML_TEMPLATE = (
 """Used only when a GGUF carries no ``tokenizer.chat_template``."""
 
 
+MIN_SLIDE_TOKENS = 16
+"""Fewer matching tokens than this are evaluated again rather than moved."""
+
 MIN_STATE_TOKENS = 64
 """Contexts shorter than this are not saved: processing them again is faster than the file."""
+
+
+def allow_shift_in(llama_cpp: Any, llm: Any) -> bool:
+    """Whether llama.cpp can shift positions in this context's memory (RoPE models can; some
+    memory types cannot): ``llama_memory_can_shift``."""
+    return bool(llama_cpp.llama_memory_can_shift(llama_cpp.llama_get_memory(llm.ctx)))
 
 
 def default_threads() -> int:
@@ -60,6 +69,8 @@ class LlamaBackend:
             :class:`ModelLoadError` for a model that would not fit the machine's memory
             (:func:`engine.models.fit.check_fits`, handed in by :mod:`engine.chat.factory`).
             ``None``: no check.
+        allow_shift: slide the KV cache when the session drops the oldest turns (where the
+            model's memory can shift); ``False`` forces the drop-to-half fallback.
     """
 
     fallback = ""
@@ -68,7 +79,7 @@ class LlamaBackend:
     def __init__(
         self, model_path: Path, n_ctx: int = 4096, n_threads: int = 0, n_batch: int = 512,
         seed: int = 0xFFFFFFFF, state_store: KVStateStore | None = None,
-        fit_check: Callable[[Path, int], object] | None = None,
+        fit_check: Callable[[Path, int], object] | None = None, allow_shift: bool = True,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
         self._n_ctx = n_ctx
@@ -77,6 +88,8 @@ class LlamaBackend:
         self.seed = seed
         self.state_store = state_store
         self.fit_check = fit_check
+        self.allow_shift = allow_shift
+        self._can_shift = False
         self._llm: Any = None
         self._formatter: Any = None
         self._vocab: Any = None
@@ -139,6 +152,7 @@ class LlamaBackend:
                 stop_token_ids=[eos],
             )
             self._llm = llm
+            self._can_shift = allow_shift_in(llama_cpp, llm) if self.allow_shift else False
             self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
             self._n_ctx = llm.n_ctx()
             self._info = ModelInfo(
@@ -190,6 +204,8 @@ class LlamaBackend:
                     f"the prompt is {len(tokens)} tokens; the context window is {self._n_ctx}"
                 )
             max_tokens = min(params.max_tokens, room)
+            if self._can_shift:
+                self._slide_cache(tokens)
             perf_before = self._perf_count(llama_cpp)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             event = TokenEvent(n_prompt_tokens=len(tokens))
@@ -224,6 +240,49 @@ class LlamaBackend:
             event.elapsed_s = time.perf_counter() - started
             event.finish_reason = finish  # type: ignore[assignment]
             yield event
+
+    @property
+    def can_shift(self) -> bool:
+        """llama.cpp can move cached tokens to new positions in this model's memory
+        (``llama_memory_can_shift``), and shifting was not turned off."""
+        return self._can_shift
+
+    def _slide_cache(self, tokens: list[int]) -> int:
+        """When the oldest turns left the prompt (the session's window slid), remove their tokens
+        from the KV cache and move the tokens after them back, so the cache holds a prefix of
+        ``tokens`` again and only the new message is evaluated — llama.cpp's context shift
+        (``llama_memory_seq_rm`` + ``llama_memory_seq_add``, as its own server does on overflow).
+
+        The kept part is found where it now starts: after the common prefix (the system prompt),
+        the cached position whose tokens match the most of the prompt's continuation. Returns
+        the tokens moved (0: nothing to slide, or nothing worth it)."""
+        import llama_cpp  # already loaded by load(): a dict lookup
+
+        prefix = llama_cpp.Llama.longest_token_prefix
+        llm = self._llm
+        n = llm.n_tokens
+        held = llm.input_ids[:n].tolist()
+        start = prefix(held, tokens)
+        if start >= n or start >= len(tokens):
+            return 0
+        best, best_len = 0, 0
+        first = tokens[start]
+        for at in range(start + 1, n):
+            if held[at] == first:
+                length = prefix(held[at:], tokens[start:])
+                if length > best_len:
+                    best, best_len = at, length
+        if best_len < MIN_SLIDE_TOKENS:
+            return 0
+        gap = best - start
+        ctx = llm._ctx  # llama-cpp-python's context wrapper: seq_rm / seq_add on sequence 0
+        ctx.kv_cache_seq_rm(0, best + best_len, -1)  # whatever followed that no longer matches
+        ctx.kv_cache_seq_rm(0, start, best)  # the turns that left the window
+        ctx.kv_cache_seq_shift(0, best, best + best_len, -gap)  # the rest moves back
+        llm.input_ids[start:start + best_len] = held[best:best + best_len]
+        llm.n_tokens = start + best_len
+        LOG.info("context shift: dropped %d cached tokens, moved %d back to position %d", gap, best_len, start)
+        return best_len
 
     def _perf_count(self, llama_cpp: Any) -> int:
         """Tokens llama.cpp has decoded in this context so far (prompt batches + single tokens)."""

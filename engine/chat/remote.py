@@ -63,6 +63,7 @@ class RemoteBackend:
     # -- protocol -----------------------------------------------------------------------------
 
     model_path = None
+    can_shift = True  # the server keeps (or drops) its own cache; history is trimmed as before
 
     @property
     def fallback(self) -> str:

@@ -33,7 +33,8 @@ TITLE_CHARS = 48
 
 @dataclass(frozen=True)
 class ContextTrimmed:
-    """Yielded before the reply when the oldest messages were left out to fit ``n_ctx``."""
+    """Yielded before the reply the first time a chat's oldest messages leave the context window
+    (they stay in the history; the model no longer sees them)."""
 
     dropped_messages: int
 
@@ -94,6 +95,10 @@ class ChatSession:
         self.kv_states = kv_states
         self.chat_id: int | None = None
         self.messages: list[Message] = []
+        self.window_start = 0
+        """Index in :attr:`messages` of the first message the model still sees. It only moves
+        forward (and is stored with the chat), so each turn's prompt starts with the tokens the
+        KV cache holds: a long chat slides its window instead of being evaluated again."""
         self.storage_error: HistoryError | None = None
         """The history's latest failure to store this session's messages (``None``: all saved)."""
         self._unsaved: tuple[int, str, MessageStatus] | None = None
@@ -134,8 +139,10 @@ class ChatSession:
         """
         assert self.store is not None
         stored = [m for m in self.store.messages(chat_id) if m.role in ("user", "assistant")]
+        start = self.store.window_start(chat_id)
         self.chat_id = chat_id
         self.messages = [Message(role=m.role, content=m.content) for m in stored]  # type: ignore[typeddict-item]
+        self.window_start = min(start, len(self.messages))
         return stored
 
     @property
@@ -149,7 +156,7 @@ class ChatSession:
         key = self.state_key
         if key is None or not self.messages:
             return None
-        return key, self._with_system(self.messages)
+        return key, self._with_system(self.messages[self.window_start:])
 
     def save_state(self) -> int:
         """Save the backend's state (KV cache) of this chat; returns tokens saved (0: none)."""
@@ -170,6 +177,7 @@ class ChatSession:
         """Start over; the chat row is created with the first prompt."""
         self.chat_id = None
         self.messages = []
+        self.window_start = 0
 
     def send(
         self, prompt: str, params: GenerationParams, cancel: threading.Event
@@ -199,7 +207,8 @@ class ChatSession:
         try:
             backend.load()
             fitted = fit_to_context(
-                self._with_system(conversation), backend.count_tokens, backend.n_ctx, params.max_tokens,
+                self._with_system(conversation[self.window_start:]), backend.count_tokens, backend.n_ctx,
+                params.max_tokens, drop_to=1.0 if backend.can_shift else 0.5,
             )
         except (ContextOverflowError, ModelLoadError):
             self._unsave(user_id, new_chat)  # handed back to the caller's prompt, not kept twice
@@ -212,7 +221,12 @@ class ChatSession:
         status: MessageStatus = "error"
         last_save = time.monotonic()
         if fitted.dropped_messages:
-            yield ContextTrimmed(fitted.dropped_messages)
+            first_time = self.window_start == 0
+            self.window_start += fitted.dropped_messages
+            if self.store is not None and self.chat_id is not None:
+                self._write(self.store.set_window_start, self.chat_id, self.window_start)
+            if first_time:
+                yield ContextTrimmed(self.window_start)
         try:
             for event in backend.stream(fitted.messages, params, cancel):
                 if event.text:

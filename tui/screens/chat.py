@@ -232,8 +232,8 @@ class ChatScreen(Screen[None]):
 
     def on_context_trimmed(self, message: events.ContextTrimmed) -> None:
         self.notify(
-            f"The conversation outgrew the context window: the oldest {message.dropped_messages} "
-            "messages were left out of this reply (they stay in the history).",
+            f"The conversation outgrew the context window: from now on the model no longer sees the "
+            f"oldest turns ({message.dropped_messages} messages so far); they stay in the history.",
             title="Context full",
         )
 
