@@ -266,9 +266,9 @@ class LlamaBackend:
         if start >= n or start >= len(tokens):
             return 0
         best, best_len = 0, 0
-        first = tokens[start]
-        for at in range(start + 1, n):
-            if held[at] == first:
+        opening = tokens[start:start + MIN_SLIDE_TOKENS]  # cheap to compare at every position
+        for at in range(start + 1, n - len(opening) + 1):
+            if held[at:at + len(opening)] == opening:
                 length = prefix(held[at:], tokens[start:])
                 if length > best_len:
                     best, best_len = at, length

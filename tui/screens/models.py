@@ -162,13 +162,14 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
             family = plan.model.family
             key = f"catalog:{family}"
             if plan.pick is None:
-                items.append(Option(f"✗ {family}  too large for this machine", id=key))
+                items.append(Option(Content(f"✗ {family}  too large for this machine"), id=key))
                 continue
             self._specs[key] = family
             star = "  ← recommended" if key == self._recommended else ""
             ctx = "" if plan.n_ctx == self.n_ctx else f" at n_ctx {plan.n_ctx}"
-            items.append(Option(f"✓ {family}  {plan.pick.quant}{ctx}  ~{mib(plan.pick.size)} download, "
-                                f"needs {mib(plan.pick.estimate.needed)}{star}", id=key))
+            row = (f"✓ {family}  {plan.pick.quant}{ctx}  ~{mib(plan.pick.size)} download, "
+                   f"needs {mib(plan.pick.estimate.needed)}{star}")
+            items.append(Option(Content(row), id=key))  # plain text, like every row here
         options.add_options(items)
         self._show_pick(best)
         target = self._recommended if self.first_run and self._recommended else None
