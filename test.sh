@@ -14,6 +14,8 @@ command -v openssl >/dev/null || need+=(openssl)  # self-signed certificate for 
 command -v espeak-ng >/dev/null || need+=(espeak-ng)  # real speech for the voice tests, and TTS
 ldconfig -p | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)  # sounddevice's PortAudio
 [ -f /usr/share/alsa/alsa.conf ] || need+=(libasound2)  # ALSA's config, for the file-backed mics
+command -v chattr >/dev/null || need+=(e2fsprogs)  # an immutable history file (read-only tests)
+command -v script >/dev/null || need+=(bsdutils)  # a terminal for the TERM=dumb test
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
