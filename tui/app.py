@@ -21,6 +21,7 @@ from engine.chat.factory import kv_state_store
 from engine.chat.history import HistoryStore
 from engine.chat.session import ChatSession
 from engine.config import Settings
+from engine.errors import HearthError
 from engine.models.budget import MemoryBudget, memory_budget
 from engine.sanitize import inert
 from themes import BUILTIN_THEMES
@@ -121,7 +122,7 @@ class HearthApp(App[int]):
         return True
 
     def memory_budget(self) -> MemoryBudget:
-        """What this machine can give a model now (see :func:`engine.models.estimate.memory_budget`)."""
+        """What this machine can give a model now (see :func:`engine.models.budget.memory_budget`)."""
         return self.budget_override or memory_budget()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -147,6 +148,10 @@ class HearthApp(App[int]):
         messages carry file names, server replies and chat titles (``markup`` is ignored)."""
         super().notify(inert(message), title=inert(title, one_line=True), severity=severity,
                        timeout=timeout, markup=False)
+
+    def notify_error(self, error: HearthError, severity: SeverityLevel = "error") -> None:
+        """One notification for a domain error: its title and one-line message, kept 10 s."""
+        self.notify(error.message, title=error.title, severity=severity, timeout=10)
 
     def log_exception(self, error: BaseException) -> None:
         """Write an unexpected error with its traceback to hearth's log file."""

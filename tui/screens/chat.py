@@ -119,11 +119,11 @@ class ChatScreen(Screen[None]):
 
     def on_model_load_failed(self, message: events.ModelLoadFailed) -> None:
         self.query_one(StatusBar).set_state("model failed")
-        self._notify_error(message.error)
+        self.app.notify_error(message.error)
         try:
             local = local_fallback(self.app.settings, self.app.session.backend)
         except HearthError as error:
-            self._notify_error(error)
+            self.app.notify_error(error)
             return
         if local is not None:
             self.notify("Falling back to the local model.", title="Fallback")
@@ -141,7 +141,7 @@ class ChatScreen(Screen[None]):
         try:
             backend = make_backend(settings, endpoint)
         except HearthError as error:
-            self._notify_error(error)
+            self.app.notify_error(error)
             return
         if backend is None:
             self.notify(self.app.no_model_hint, title="No model", severity="warning")
@@ -258,7 +258,7 @@ class ChatScreen(Screen[None]):
         backend = self.app.session.backend
         self.query_one(StatusBar).set_state("ready" if backend is not None and backend.loaded else "model failed")
         if message.error is not None:
-            self._notify_error(message.error)
+            self.app.notify_error(message.error)
         if message.storage_error is not None:
             self._notify_storage(message.storage_error)
 
@@ -305,7 +305,7 @@ class ChatScreen(Screen[None]):
         try:
             stored = session.open(chat_id)
         except HearthError as error:  # a damaged database: this chat stays open
-            self._notify_error(error)
+            self.app.notify_error(error)
             return
         self.swap_kv_state(left)
         conversation = self.query_one("#conversation", VerticalScroll)
@@ -375,7 +375,7 @@ class ChatScreen(Screen[None]):
         self._voice_stop = None
         self.query_one(RecordingBar).hide()
         if message.error is not None:
-            self._notify_error(message.error)
+            self.app.notify_error(message.error)
             return
         if message.cancelled:
             return
@@ -444,6 +444,3 @@ class ChatScreen(Screen[None]):
             self._storage_told.add(error.message)
             self.notify(f"{error.message}. The chat goes on; what cannot be stored is kept on screen.",
                         title="History not saved", severity="warning", timeout=10)
-
-    def _notify_error(self, error: HearthError) -> None:
-        self.notify(error.message, title=error.title, severity="error", timeout=10)

@@ -87,7 +87,7 @@ class ChatsScreen(ModalScreen[int | None]):
         try:
             chats = self.store.list_chats()
         except HearthError as error:  # a damaged database: say so, keep the chat screen
-            self.notify(error.message, title=error.title, severity="error", timeout=10)
+            self.app.notify_error(error)
             self.dismiss(None)
             return
         options = self.query_one(OptionList)
@@ -126,7 +126,7 @@ class ChatsScreen(ModalScreen[int | None]):
         try:
             chat = self.store.get_chat(chat_id)
         except HearthError as error:
-            self.notify(error.message, title=error.title, severity="error", timeout=10)
+            self.app.notify_error(error)
             return
 
         def renamed(title: str | None) -> None:
@@ -134,7 +134,7 @@ class ChatsScreen(ModalScreen[int | None]):
                 try:
                     self.store.rename_chat(chat_id, title)
                 except HearthError as error:
-                    self.notify(error.message, title=error.title, severity="error", timeout=10)
+                    self.app.notify_error(error)
             self.reload(index)
 
         self.app.push_screen(RenameScreen(chat.title if chat else ""), renamed)
@@ -147,7 +147,7 @@ class ChatsScreen(ModalScreen[int | None]):
         try:
             self.app.session.delete_chat(chat_id)
         except HearthError as error:  # read-only or damaged: the chat stays
-            self.notify(error.message, title=error.title, severity="error", timeout=10)
+            self.app.notify_error(error)
             return
         self.notify("Chat deleted.")
         self.reload(index)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,7 +14,6 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
@@ -29,6 +29,9 @@ from engine.models.fit import file_estimator
 from engine.models.picker import Plan, plan_family, recommend
 from engine.models.store import Pulled, pull, remove_model
 from engine.sanitize import inert
+
+if TYPE_CHECKING:
+    from tui.app import HearthApp
 
 
 @dataclass
@@ -71,6 +74,8 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
         n_ctx: the context size to plan for.
         first_run: no model yet: say so and point at the recommendation.
     """
+
+    app: HearthApp  # this screen runs only in hearth's app: its typed `app`
 
     BINDINGS = [
         Binding("escape", "close", "Close"),
@@ -247,8 +252,7 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
     def on_pull_finished(self, message: PullFinished) -> None:
         self.remove_class("-pulling")
         if message.error is not None:
-            severity: SeverityLevel = "warning" if isinstance(message.error, FetchCancelled) else "error"
-            self.notify(message.error.message, title=message.error.title, severity=severity, timeout=10)
+            self.app.notify_error(message.error, "warning" if isinstance(message.error, FetchCancelled) else "error")
             return
         pulled = message.pulled
         assert pulled is not None  # no error: the download's result
@@ -268,7 +272,7 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
         try:
             remove_model(path.name, paths.models_dir())
         except HearthError as error:
-            self.notify(error.message, title=error.title, severity="error")
+            self.app.notify_error(error)
             return
         self.notify(f"Removed {path.name}.")
         self.reload()
