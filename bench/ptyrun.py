@@ -28,6 +28,8 @@ class PtyProcess:
         os.close(slave)
         self.master = master
         self.bytes_out = 0
+        self.writes: list[tuple[float, bytes]] = []
+        """(time.monotonic(), what was read) for every read from the terminal, from the start."""
         self._tail = b""
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -42,6 +44,7 @@ class PtyProcess:
             if not chunk:
                 return
             with self._lock:
+                self.writes.append((time.monotonic(), chunk))
                 self.bytes_out += len(chunk)
                 self._tail = (self._tail + chunk)[-200_000:]
 
@@ -61,6 +64,14 @@ class PtyProcess:
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of the child so far (from /proc/PID/stat, clock ticks)."""
         with open(f"/proc/{self.proc.pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def ui_thread_cpu_seconds(self) -> float:
+        """User + system CPU seconds of the child's main thread (Textual's event loop runs there;
+        llama.cpp and the reply worker run on other threads), from /proc/PID/task/PID/stat."""
+        pid = self.proc.pid
+        with open(f"/proc/{pid}/task/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

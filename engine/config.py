@@ -82,7 +82,8 @@ class UISettings:
 
     cpu_budget: float = 0.02
     """Share of one core the UI may use while a reply streams; redraws slow down to stay under
-    it, so the UI takes almost nothing from llama.cpp. 0 disables the limit (max_fps only)."""
+    it, but never below 10 a second (tui.frame_pacer.MAX_INTERVAL_S). 0 disables the limit
+    (max_fps only)."""
 
     cursor_blink: bool = False
     """Blink the prompt's cursor. Off by default: a blinking cursor redraws twice a second."""

@@ -204,6 +204,10 @@ def _drop_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+SWITCH_INTERVAL_S = 0.0005
+"""The GIL switch interval while the chat runs, seconds (Python's default: 0.005)."""
+
+
 def run_tui(settings: Settings, endpoint: str | None = None) -> int:
     # Textual loads only for the chat: `hearth ask` and the other commands never pay for it.
     from textual.theme import BUILTIN_THEMES as TEXTUAL_THEMES
@@ -222,6 +226,10 @@ def run_tui(settings: Settings, endpoint: str | None = None) -> int:
                           f"{os.environ.get('TERM') or 'unset'} or stdout is not a terminal); "
                           "for plain text use: hearth ask \"QUESTION\"")
     app = HearthApp(settings, backend, HistoryStore(paths.history_db_path()), str(paths.models_dir()))
+    # The reply worker re-takes the GIL after each of the dozens of ctypes calls llama-cpp-python
+    # makes per token; while the UI thread draws, each re-take waited up to the default 5 ms switch
+    # interval (sys.getswitchinterval), which cost more generation speed than the drawing itself.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     app.run()
     return int(app.return_code or 0)
 

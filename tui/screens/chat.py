@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 
 from engine.chat import session as session_events
@@ -22,7 +21,7 @@ from engine.errors import BackendError, ContextOverflowError, HearthError, Model
 from tui import messages as events
 from tui.frame_pacer import FramePacer
 from tui.screens.chats import ChatsScreen
-from tui.widgets.conversation import CodeBlock, ReplyView, UserMessage
+from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMessage
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.recording_bar import RecordingBar
@@ -70,7 +69,7 @@ class ChatScreen(Screen[None]):
         return self._reply is not None
 
     def compose(self) -> ComposeResult:
-        yield VerticalScroll(id="conversation")
+        yield Conversation(id="conversation")
         yield RecordingBar(self.app.settings.voice.push_to_talk_key.split(",")[0])
         yield PromptInput(id="prompt", cursor_blink=self.app.settings.ui.cursor_blink)
         yield StatusBar(id="status")
@@ -170,11 +169,11 @@ class ChatScreen(Screen[None]):
             return
         message.input.remember(prompt)
         message.input.load_text("")
-        conversation = self.query_one("#conversation", VerticalScroll)
-        reply = ReplyView(status="streaming")
+        conversation = self.query_one(Conversation)
+        reply = ReplyView()
         self._reply = reply  # streaming from here: no second send while the widgets mount
         self._cancel = threading.Event()
-        await conversation.mount_all([UserMessage(prompt), reply])
+        await conversation.add(UserMessage(prompt), reply)
         await reply.start_stream()
         conversation.anchor()
         self._pacer.start()
@@ -205,7 +204,7 @@ class ChatScreen(Screen[None]):
                             speak(event.text)
                     now = time.monotonic()
                     if pending and now - last_post >= pacer.interval:
-                        self.post_message(events.ReplyChunkArrived("".join(pending)))
+                        self.post_message(events.ReplyChunkArrived("".join(pending), stats))
                         pending.clear()
                         last_post = now
                 elif isinstance(event, session_events.ContextTrimmed):
@@ -228,6 +227,8 @@ class ChatScreen(Screen[None]):
     async def on_reply_chunk_arrived(self, message: events.ReplyChunkArrived) -> None:
         if self._reply is not None:
             await self._reply.write(message.text)
+            if message.stats is not None:
+                self.query_one(StatusBar).set_live_stats(message.stats)
             self._pacer.frame_done()
 
     def on_context_trimmed(self, message: events.ContextTrimmed) -> None:
@@ -253,6 +254,7 @@ class ChatScreen(Screen[None]):
             text = reply.text if message.status == "error" else message.text
             await reply.finish(text, message.status)
         self._reply = None
+        await self.query_one(Conversation).trim()
         if message.stats is not None:
             self.query_one(StatusBar).set_reply_stats(message.stats)
         backend = self.app.session.backend
@@ -285,7 +287,7 @@ class ChatScreen(Screen[None]):
             return
         self.swap_kv_state(self.app.session.state_snapshot())
         self.app.session.new()
-        await self.query_one("#conversation").remove_children()
+        await self.query_one(Conversation).clear()
         self.query_one(PromptInput).focus()
 
     def action_show_chats(self) -> None:
@@ -298,7 +300,7 @@ class ChatScreen(Screen[None]):
         session = self.app.session
         if chat_id is None:
             if session.chat_id is None:  # the open chat was deleted (the session started anew)
-                await self.query_one("#conversation").remove_children()
+                await self.query_one(Conversation).clear()
                 self.query_one(PromptInput).focus()
             return
         left = session.state_snapshot()
@@ -308,11 +310,7 @@ class ChatScreen(Screen[None]):
             self.app.notify_error(error)
             return
         self.swap_kv_state(left)
-        conversation = self.query_one("#conversation", VerticalScroll)
-        await conversation.remove_children()
-        widgets = [UserMessage(m.content) if m.role == "user" else ReplyView(m.content, m.status) for m in stored]
-        await conversation.mount_all(widgets)
-        conversation.anchor()
+        await self.query_one(Conversation).show([(m.role, m.content, m.status) for m in stored])
         self.query_one(PromptInput).focus()
 
     @work(thread=True, group="state", exit_on_error=False)

@@ -1,29 +1,37 @@
 """Conversation widgets: a user message and an assistant reply that streams as Markdown.
 
 Streamed reply text is already inert (engine.sanitize) when it arrives; text from the history
-database is made inert here. While streaming, fragments go
-through Textual's ``Markdown.get_stream()``, which coalesces what arrives while a frame renders;
-when the stream ends, the whole reply is rendered once more from the full text.
+database is made inert here. While a reply streams, its complete Markdown blocks go to the
+Markdown widget a block at a time and the block being written is a
+:class:`~tui.widgets.stream_tail.StreamTail` (cheap to redraw a token at a time); when the stream
+ends, the whole reply is rendered once more from the full text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownFence, MarkdownStream
+from textual.widgets.markdown import MarkdownFence
 
 from engine.sanitize import inert
+from tui.widgets.stream_tail import StreamTail, settled_length
 
 STATUS_LABELS = {
     "stopped": "■ stopped",
     "error": "✖ failed",
     "streaming": "… interrupted",
 }
+"""The label under a reply that did not finish, by its stored status ("streaming" in the history
+means the process ended while the reply was being written)."""
 
 
 class CodeBlock(MarkdownFence, can_focus=True):
@@ -68,7 +76,13 @@ class UserMessage(Static):
 
 
 class ReplyView(Vertical):
-    """An assistant reply: rendered Markdown and, when it did not finish, a status line."""
+    """An assistant reply: rendered Markdown and, when it did not finish, a status line.
+
+    Args:
+        text: the reply so far (str; made inert here).
+        status: its stored status ("done", "stopped", "error", or "streaming" for one that was cut
+            off); a reply about to stream is made with :meth:`start_stream`, which shows no label.
+    """
 
     DEFAULT_CSS = """
     ReplyView {
@@ -80,18 +94,24 @@ class ReplyView(Vertical):
        terminal line, so a streaming frame writes few escape sequences (issue: cheap to watch). */
     ReplyMarkdown > MarkdownBlock { padding: 0 1 0 2; }
     ReplyMarkdown > CodeBlock { padding: 0; margin: 1 1 1 2; }
+    ReplyView > StreamTail { margin: 0; }
     ReplyView > .reply-status { color: $warning; height: auto; padding: 0 1 0 2; }
     ReplyView > .reply-status.-hidden { display: none; }
     """
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+    """No second layout when the reply grows (see tui.widgets.stream_tail.StreamTail)."""
 
     def __init__(self, text: str = "", status: str = "done") -> None:
         super().__init__()
         self.text = text
         self.status = status
-        self._stream: MarkdownStream | None = None
+        self._settled = 0
+        """Characters of ``text`` handed to the Markdown widget while streaming."""
+        self._tail: StreamTail | None = None
 
     def compose(self) -> ComposeResult:
-        yield ReplyMarkdown(inert(self.text) or ("…" if self.status == "streaming" else ""))
+        yield ReplyMarkdown(inert(self.text))
         yield Static(
             STATUS_LABELS.get(self.status, ""),
             classes="reply-status" + ("" if self.status in STATUS_LABELS else " -hidden"),
@@ -102,27 +122,175 @@ class ReplyView(Vertical):
     def markdown(self) -> ReplyMarkdown:
         return self.query_one(ReplyMarkdown)
 
+    @property
+    def streaming(self) -> bool:
+        return self._tail is not None
+
     async def start_stream(self) -> None:
-        """Begin streaming into an empty reply."""
+        """Begin streaming into an empty reply: no status label, an ellipsis until text comes."""
         self.status = "streaming"
+        self.text = ""
+        self._settled = 0
+        self._set_label("")
         await self.markdown.update("")
-        self._stream = Markdown.get_stream(self.markdown)
+        self._tail = StreamTail()
+        await self.mount(self._tail, before=self.query_one(".reply-status"))
+        self._tail.reset("…")
 
     async def write(self, fragment: str) -> None:
-        """Append streamed text (a batch of tokens)."""
+        """Append streamed text (a batch of tokens, already inert)."""
+        tail = self._tail
+        if tail is None or not fragment:
+            return
+        waiting = not self.text
         self.text += fragment
-        if self._stream is not None:
-            await self._stream.write(fragment)
+        unsettled = self.text[self._settled:]
+        cut = settled_length(unsettled)
+        if cut:  # a block is complete: it moves from the tail to the Markdown in one frame
+            self._settled += cut
+            with self.app.batch_update():
+                await self.markdown.append(unsettled[:cut])
+                tail.reset(unsettled[cut:])
+        elif waiting:
+            tail.reset(fragment)
+        else:
+            tail.extend(fragment)
 
     async def finish(self, text: str, status: str, note: str = "") -> None:
         """End the stream, render the full reply once, and show how it ended."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
         self.text = text
         self.status = status
-        await self.markdown.update(inert(text))
+        with self.app.batch_update():  # the full Markdown replaces the tail in one frame
+            await self.markdown.update(inert(text))
+            if self._tail is not None:
+                await self._tail.remove()
+                self._tail = None
+        self._set_label(note or STATUS_LABELS.get(status, ""))
+
+    def _set_label(self, shown: str) -> None:
         label = self.query_one(".reply-status", Static)
-        shown = note or STATUS_LABELS.get(status, "")
         label.update(shown)
         label.set_class(not shown, "-hidden")
+
+
+Shown = tuple[str, str, str]
+"""A message as the conversation keeps it off screen: (role, text, status)."""
+
+KEEP_MOUNTED = 10
+"""Messages kept as widgets at the end of a conversation. Textual's layout and every frame walk
+all mounted widgets (a Markdown reply is 5-25 of them): measured here, a frame that repaints one
+line cost 2.7 ms with 3 widgets and 10 ms with 1,000, a layout 60 µs per widget, so a 50-turn chat
+made every streamed line cost a quarter of a second (bench/smooth_stream.py). Older messages wait
+as text and are mounted a page at a time when the user scrolls to the top."""
+
+PAGE = 8
+"""Messages mounted per step when scrolling back."""
+
+
+class EarlierMessages(Static, can_focus=True):
+    """The line above the oldest mounted message: how many are earlier; Enter or a click (or
+    scrolling to the top) shows more."""
+
+    BINDINGS = [Binding("enter", "load", "Show earlier", show=False)]
+
+    DEFAULT_CSS = """
+    EarlierMessages { color: $text-muted; padding: 0 1; text-align: center; }
+    EarlierMessages:focus { color: $accent; }
+    EarlierMessages.-hidden { display: none; }
+    """
+
+    class Wanted(Message):
+        """The user asked for earlier messages."""
+
+    def set_count(self, count: int) -> None:
+        self.update(f"↑ {count} earlier message{'s' if count != 1 else ''}: scroll up or press Enter")
+        self.set_class(count == 0, "-hidden")
+
+    def action_load(self) -> None:
+        self.post_message(self.Wanted())
+
+    def on_click(self) -> None:
+        self.post_message(self.Wanted())
+
+
+class Conversation(VerticalScroll):
+    """The messages of the open chat, the newest :data:`KEEP_MOUNTED` as widgets (older ones
+    mounted a page at a time on demand), so a long chat costs each frame what a short one does."""
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+    """No second layout when the content grows: the scrollbars and the anchor follow the new
+    size in the layout that measured it (Widget._size_updated)."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._earlier: list[Shown] = []
+        """Messages above the mounted ones, oldest first."""
+
+    def compose(self) -> ComposeResult:
+        yield EarlierMessages(classes="-hidden")
+
+    @property
+    def earlier_count(self) -> int:
+        return len(self._earlier)
+
+    @staticmethod
+    def _widget(message: Shown) -> Widget:
+        role, text, status = message
+        return UserMessage(text) if role == "user" else ReplyView(text, status)
+
+    def _messages(self) -> list[Widget]:
+        return [child for child in self.children if isinstance(child, UserMessage | ReplyView)]
+
+    async def show(self, messages: list[Shown]) -> None:
+        """Replace the conversation with ``messages`` (oldest first)."""
+        await self.remove_children(self._messages())
+        self._earlier = list(messages[:-KEEP_MOUNTED])
+        await self.mount_all([self._widget(m) for m in messages[-KEEP_MOUNTED:]])
+        self.query_one(EarlierMessages).set_count(len(self._earlier))
+        self.anchor()
+
+    async def clear(self) -> None:
+        await self.show([])
+
+    async def add(self, *widgets: Widget) -> None:
+        """Append message widgets at the end."""
+        await self.mount_all(widgets)
+
+    async def trim(self) -> None:
+        """Unmount the oldest messages beyond :data:`KEEP_MOUNTED` (kept as text), when the view
+        is at the end and a page has built up (so reading back is never disturbed)."""
+        mounted = self._messages()
+        if len(mounted) < KEEP_MOUNTED + PAGE or not self.is_vertical_scroll_end:
+            return
+        old = mounted[:-KEEP_MOUNTED]
+        for widget in old:  # (role, text, status) as the history holds them
+            if isinstance(widget, UserMessage):
+                self._earlier.append(("user", widget.text, "done"))
+            elif isinstance(widget, ReplyView):
+                self._earlier.append(("assistant", widget.text, widget.status))
+        await self.remove_children(old)
+        self.query_one(EarlierMessages).set_count(len(self._earlier))
+
+    async def load_earlier(self) -> None:
+        """Mount the previous :data:`PAGE` messages above the oldest one, keeping the view on
+        what it showed."""
+        if not self._earlier:
+            return
+        page, self._earlier = self._earlier[-PAGE:], self._earlier[:-PAGE]
+        marker = self.query_one(EarlierMessages)
+        marker.set_count(len(self._earlier))
+        before = self.max_scroll_y - self.scroll_y
+        await self.mount_all([self._widget(m) for m in page], after=marker)
+        self.release_anchor()
+        self.call_after_refresh(lambda: self.scroll_to(y=self.max_scroll_y - before, animate=False))
+
+    @on(EarlierMessages.Wanted)
+    async def _wanted(self) -> None:
+        await self.load_earlier()
+
+    def on_mount(self) -> None:
+        self.watch(self, "scroll_y", self._scrolled, init=False)
+
+    def _scrolled(self, old: float, new: float) -> None:
+        if new <= 0 < old and self._earlier:  # the user scrolled up to the top
+            self.call_later(self.load_earlier)

@@ -61,7 +61,15 @@ class StatusBar(Static):
         self.memory_mib = process_rss_mib()
         self.refresh_text()
 
-    def refresh_text(self) -> None:
+    def set_live_stats(self, event: TokenEvent) -> None:
+        """Show the figures of the reply being streamed (context used, tokens/s so far, TTFT),
+        redrawing only this line (no layout: the bar is one line tall)."""
+        self.ctx_used = event.n_prompt_tokens + event.n_generated
+        self.tokens_per_s = event.tokens_per_s
+        self.ttft_s = event.ttft_s
+        self.refresh_text(layout=False)
+
+    def refresh_text(self, layout: bool = True) -> None:
         parts = [self.model or "no model"]
         if self.state != "ready":
             parts.append(self.state)
@@ -72,4 +80,4 @@ class StatusBar(Static):
         if self.ttft_s is not None:
             parts.append(f"TTFT {self.ttft_s:.2f}s")
         parts.append(f"{self.memory_mib:.0f} MiB")
-        self.update(inert(" │ ".join(parts), one_line=True))  # model names come from files and servers
+        self.update(inert(" │ ".join(parts), one_line=True), layout=layout)  # names from files and servers

@@ -1,0 +1,298 @@
+"""How smoothly a reply streams, and what drawing it costs (issue: smooth and cheap), in one run,
+in a real 80x24 pty, default settings, on the real SmolLM2 GGUF.
+
+What the user sees is read from the terminal itself: everything hearth writes to the pty is fed
+to a terminal emulator (pyte), and an *update of the reply* is a moment the conversation area of
+the emulated screen changed (writes closer than 5 ms apart are one update). The streaming window
+runs from the first token to the last (the reply's log line gives TTFT, tokens and tokens/s).
+
+Two token rates:
+- full speed: the starter model with 2 threads on this machine;
+- Pi-class: the same hearth process held to a fraction of one core by a cgroup v1 CPU quota
+  (10 ms period), so that generation runs at 10-20 tokens/s *and* the UI thread runs as slowly
+  as it would on a Pi's cores (a token rate slowed any other way would leave the UI fast).
+
+Figures, each beside its raw numbers: updates of the reply per second while streaming, the longest
+gap between updates, the UI thread's CPU per update and share of a core (Textual's event loop is
+the process's main thread: /proc/PID/task/PID/stat), reply tokens/s in the TUI / the raw
+llama-cpp-python token loop at the same settings (the Pi-class raw loop runs under the same
+quota), bytes to the terminal per second.
+
+Run (as root for the Pi-class quota): .venv/bin/python -m bench.smooth_stream [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pyte
+
+from bench.ptyrun import PtyProcess
+from bench.tui_vs_raw import MESSAGES, PROMPT, REPLY_LOG, SEED
+from engine.models.starter import ensure_starter_model
+
+MAX_TOKENS = 600
+N_CTX = 2048
+ROWS, COLS = 24, 80
+CONVERSATION_ROWS = 19
+"""The top 19 rows of an 80x24 chat screen hold the conversation (below: the prompt, the status bar
+and the footer)."""
+MERGE_S = 0.005
+CGROUP = Path("/sys/fs/cgroup/cpu")
+
+
+class CpuQuota:
+    """A cgroup v1 CPU group: its processes get ``cores`` of one core per 10 ms period."""
+
+    def __init__(self, cores: float) -> None:
+        self.path = CGROUP / f"hearth-bench-{os.getpid()}-{int(cores * 1000)}"
+        self.path.mkdir()
+        (self.path / "cpu.cfs_period_us").write_text("10000")
+        (self.path / "cpu.cfs_quota_us").write_text(str(int(10000 * cores)))
+
+    def add(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def remove(self) -> None:
+        self.path.rmdir()
+
+
+OLD_REPLY = """Here is what I would do, step by step.
+
+1. **Check the logs** with `journalctl -u lighthouse --since today`.
+2. Restart the service, then watch it for a minute.
+3. If it fails again, look at the configuration file.
+
+```sh
+sudo systemctl restart lighthouse
+journalctl -fu lighthouse
+```
+
+| setting | value |
+| --- | --- |
+| beam | 12 s |
+| range | 18 nm |
+
+The keeper's notes from turn {n} say the lamp was cleaned and the lens turned by hand."""
+
+
+def raw_messages(history_turns: int) -> list[dict]:
+    """What hearth sends after ``history_turns`` exchanges: the system prompt, the newest
+    exchanges that fit in n_ctx - max_tokens (hearth drops the oldest), the question. Token
+    generation slows as the context fills, so the raw loop must run on the same prompt."""
+    history = []
+    for n in range(1, history_turns + 1):
+        history += [{"role": "user", "content": f"Question {n}: what should I check on the lighthouse today?"},
+                    {"role": "assistant", "content": OLD_REPLY.format(n=n)}]
+    return [MESSAGES[0], *history, MESSAGES[-1]]
+
+
+def raw_tokens_per_s(model: Path, threads: int, quota: CpuQuota | None, history_turns: int = 0) -> float:
+    """Token generation of the bare llama-cpp-python token loop on the chat prompt (with the same
+    history hearth sends), in a fresh process (inside the quota group when there is one)."""
+    script = f"""
+import sys, time, llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+llm = llama_cpp.Llama(model_path={str(model)!r}, n_ctx={N_CTX}, n_threads={threads},
+                      n_threads_batch={threads}, seed={SEED}, verbose=False)
+eos = llm.token_eos()
+fmt = Jinja2ChatFormatter(template=llm.metadata["tokenizer.chat_template"], stop_token_ids=[eos],
+    eos_token=llm.detokenize([eos], special=True).decode(),
+    bos_token=llm.detokenize([llm.token_bos()], special=True).decode())
+messages = {raw_messages(history_turns)!r}
+while True:
+    result = fmt(messages=messages)
+    tokens = llm.tokenize(result.prompt.encode(), add_bos=not result.added_special, special=True)
+    if len(tokens) <= {N_CTX - MAX_TOKENS} or len(messages) <= 2:
+        break
+    del messages[1:3]  # the oldest exchange, as hearth drops it
+print("prompt", len(tokens), file=sys.stderr)
+vocab = llama_cpp.llama_model_get_vocab(llm.model)
+n, first = 0, None
+for token in llm.generate(tokens, temp=0.0, top_p=0.95, reset=True):
+    if llama_cpp.llama_vocab_is_eog(vocab, token) or n >= {MAX_TOKENS}:
+        break
+    llm.detokenize([token])
+    n += 1
+    first = first or time.perf_counter()
+print((n - 1) / (time.perf_counter() - first))
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    if quota is not None:
+        quota.add(proc.pid)
+    out, _ = proc.communicate()
+    return float(out.strip().splitlines()[-1])
+
+
+def updates_seen(writes: list[tuple[float, bytes]], start: float, end: float) -> list[float]:
+    """Times (monotonic s) in [start, end] at which the emulated screen's conversation rows
+    changed, writes under MERGE_S apart merged into one update."""
+    screen = pyte.Screen(COLS, ROWS)
+    stream = pyte.ByteStream(screen)
+    before = None
+    times: list[float] = []
+    for when, chunk in writes:
+        stream.feed(chunk)
+        now = tuple(screen.display[:CONVERSATION_ROWS])
+        if now != before and start <= when <= end:
+            if not times or when - times[-1] > MERGE_S:
+                times.append(when)
+        before = now
+    return times
+
+
+def write_history(data_home: str, turns: int) -> None:
+    """A chat of ``turns`` exchanges with Markdown replies (a list, code, a table), as a long
+    conversation leaves it, in hearth's history database."""
+    from engine.chat.history import HistoryStore
+
+    store = HistoryStore(Path(data_home) / "hearth" / "history.sqlite3")
+    chat = store.create_chat("a long chat")
+    for n in range(1, turns + 1):
+        store.add_message(chat, "user", f"Question {n}: what should I check on the lighthouse today?")
+        store.add_message(chat, "assistant", OLD_REPLY.format(n=n))
+    store.close()
+
+
+def hearth_stream(model: Path, threads: int, quota: CpuQuota | None, history_turns: int = 0) -> dict:
+    """One reply in hearth's TUI in a pty (after ``history_turns`` earlier exchanges of the same
+    chat, opened from the chats screen); what the terminal showed while it streamed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+            env[name] = f"{tmp}/{name.lower()}"
+        if history_turns:
+            write_history(env["XDG_DATA_HOME"], history_turns)
+        argv = [str(Path(sys.executable).with_name("hearth")), "--model", str(model),
+                "--temperature", "0", "--seed", str(SEED), "--threads", str(threads),
+                "--n-ctx", str(N_CTX), "--max-tokens", str(MAX_TOKENS)]
+        tui = PtyProcess(argv, env, rows=ROWS, cols=COLS)
+        if quota is not None:
+            quota.add(tui.proc.pid)
+        samples: list[tuple[float, float, float]] = []
+        done = threading.Event()
+
+        def sample() -> None:  # (time, UI thread CPU s, process CPU s) every 20 ms
+            while not done.is_set():
+                samples.append((time.monotonic(), tui.ui_thread_cpu_seconds(), tui.cpu_seconds()))
+                time.sleep(0.02)
+
+        try:
+            tui.wait_for(b"Enter sends", timeout=120)
+            log = Path(env["XDG_STATE_HOME"]) / "hearth" / "log" / "hearth.log"
+            deadline = time.monotonic() + 120
+            while "loaded in" not in (log.read_text() if log.exists() else ""):
+                assert time.monotonic() < deadline, "model did not load"
+                time.sleep(0.05)
+            time.sleep(1.0)  # let the UI settle after loading
+            if history_turns:
+                tui.write(b"\x0f")  # ctrl+o: the chats list; Enter opens the chat
+                time.sleep(1.0)
+                tui.write(b"\r")
+                tui.wait_for(f"turn {history_turns} say".encode(), timeout=60)
+                time.sleep(1.0)
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            sent = time.monotonic()
+            tui.write(PROMPT.encode() + b"\r")
+            deadline = time.monotonic() + 600
+            while not (match := REPLY_LOG.search(log.read_text())):
+                assert time.monotonic() < deadline, "reply did not finish"
+                time.sleep(0.02)
+            time.sleep(1.0)
+            done.set()
+            sampler.join()
+            with tui._lock:
+                writes = list(tui.writes)
+        finally:
+            tui.close()
+    tokens, ttft, tps = int(match[4]), float(match[5]), float(match[6])
+    start = sent + ttft
+    end = start + (tokens - 1) / tps
+    times = updates_seen(writes, start, end)
+    gaps = [b - a for a, b in zip([start, *times], [*times, end], strict=True)]
+
+    def at(when: float, column: int) -> float:  # a sampled CPU figure interpolated at ``when``
+        for (t0, *a), (t1, *b) in zip(samples, samples[1:], strict=False):
+            if t0 <= when <= t1:
+                return a[column] + (b[column] - a[column]) * (when - t0) / (t1 - t0)
+        raise ValueError("outside the sampled time")
+
+    window = end - start
+    ui_cpu = at(end, 0) - at(start, 0)
+    streamed = sum(len(chunk) for when, chunk in writes if start <= when <= end)
+    return {"tokens": tokens, "tokens_per_s": tps, "window_s": window, "updates": len(times),
+            "updates_per_s": len(times) / window, "longest_gap_ms": 1000 * max(gaps),
+            "median_gap_ms": 1000 * statistics.median(gaps), "ui_cpu_s": ui_cpu,
+            "ui_ms_per_update": 1000 * ui_cpu / max(1, len(times)),
+            "ui_share_pct": 100 * ui_cpu / window, "bytes_per_s": streamed / window}
+
+
+def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats: int,
+             history_turns: int = 0) -> None:
+    quota = CpuQuota(cores) if cores else None
+    try:
+        raws, tuis = [], []
+        for repeat in range(repeats):  # alternate, so drift in the machine's speed hits both
+            raws.append(raw_tokens_per_s(model, threads, quota, history_turns))
+            tuis.append(hearth_stream(model, threads, quota, history_turns))
+            t = tuis[-1]
+            print(f"  run {repeat + 1}: raw {raws[-1]:.1f} tokens/s; TUI {t['tokens_per_s']:.1f} tokens/s, "
+                  f"{t['tokens']} tokens, {t['updates']} updates in {t['window_s']:.1f} s, "
+                  f"longest gap {t['longest_gap_ms']:.0f} ms, UI thread {t['ui_cpu_s']:.2f} CPU s")
+    finally:
+        if quota is not None:
+            quota.remove()
+    raw = statistics.median(raws)
+    tui = {key: statistics.median(t[key] for t in tuis) for key in tuis[0]}
+    rows = [
+        ("reply updates per second while streaming", f"{tui['updates']:.0f} / {tui['window_s']:.1f} s",
+         f"{tui['updates_per_s']:.1f}", ">= 10"),
+        ("longest gap between updates (ms)", f"median gap {tui['median_gap_ms']:.0f} ms",
+         f"{tui['longest_gap_ms']:.0f}", "<= 200"),
+        ("UI thread CPU per update (ms)", f"{tui['ui_cpu_s']:.2f} s / {tui['updates']:.0f}",
+         f"{tui['ui_ms_per_update']:.2f}", "<= 2"),
+        ("UI thread's share of a core (%)", f"{tui['ui_cpu_s']:.2f} s / {tui['window_s']:.1f} s",
+         f"{tui['ui_share_pct']:.1f}", "<= 3"),
+        ("TUI tokens/s / raw tokens/s", f"{tui['tokens_per_s']:.1f} / {raw:.1f}",
+         f"{tui['tokens_per_s'] / raw:.3f}", ">= 0.98"),
+        ("bytes to the terminal per second", f"{tui['bytes_per_s'] * tui['window_s']:.0f} B / "
+         f"{tui['window_s']:.1f} s", f"{tui['bytes_per_s'] / 1000:.1f} KB", "report"),
+    ]
+    print(f"\n{label}: medians of {repeats} alternating runs, {tui['tokens']:.0f}-token reply")
+    print(f"{'figure':42} {'raw figures':30} {'result':>9} {'target':>8}")
+    for name, raw_figures, result, target in rows:
+        print(f"{name:42} {raw_figures:30} {result:>9} {target:>8}")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--pi-cores", type=float, default=0.3,
+                        help="the Pi-class CPU quota, in cores (0 skips the Pi-class rate)")
+    parser.add_argument("--history-turns", type=int, default=50,
+                        help="also measure a reply after this many earlier exchanges (0 skips it)")
+    args = parser.parse_args()
+    model = ensure_starter_model(Path.home() / ".cache" / "hearth-test")
+    print(f"model {model.name}, n_ctx {N_CTX}, temperature 0, max {MAX_TOKENS} tokens, "
+          f"terminal {COLS}x{ROWS} (pty), default ui settings\n")
+    for turns in sorted({0, args.history_turns}):
+        chat = f"turn {turns + 1} of a chat" if turns else "a new chat"
+        print(f"full speed, 2 threads, {chat}:")
+        run_rate(f"full speed, {chat}", model, 2, None, args.repeats, turns)
+        if args.pi_cores:
+            print(f"Pi-class, 1 thread, the process held to {args.pi_cores:.2f} of a core, {chat}:")
+            run_rate(f"Pi-class, {chat}", model, 1, args.pi_cores, args.repeats, turns)
+
+
+if __name__ == "__main__":
+    main()

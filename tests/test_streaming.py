@@ -1,0 +1,224 @@
+"""A reply that streams (issue: smooth and cheap): complete Markdown blocks settle into the
+Markdown widget, the block being written is a cheap plain-text tail, nothing is lost or doubled
+by batching, the reply shows its true state, and a long chat keeps few widgets mounted."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+
+from engine import paths
+from engine.chat.history import HistoryStore
+from tests.apphelpers import ask, make_app, make_settings, wait_until
+from tui.screens.chat import ChatScreen
+from tui.screens.chats import ChatsScreen
+from tui.widgets.conversation import (
+    KEEP_MOUNTED,
+    PAGE,
+    Conversation,
+    EarlierMessages,
+    ReplyView,
+    UserMessage,
+)
+from tui.widgets.status_bar import StatusBar
+from tui.widgets.stream_tail import StreamTail, settled_length
+
+LONG_REPLY = """Here is a plan in three parts.
+
+1. **Check the logs** with `journalctl -u lighthouse`.
+2. Restart the service:
+   it comes back in a second.
+3. Watch it.
+
+```python
+def beam(period_s: float) -> str:
+
+    return f"one flash every {period_s} s"
+```
+
+| setting | value |
+| --- | --- |
+| beam | 12 s |
+| range | 18 nm |
+
+~~~
+a tilde fence with ``` inside
+
+still code
+~~~
+- a list without blank lines
+- second item
+- third item
+
+> A quote that runs on for a while, long enough to wrap across more than one line of the
+> terminal, so the tail has to re-wrap its last line as words arrive one after another.
+
+The end, with ünïcödé and 中文 text."""
+
+
+# -- where a block settles ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, settled", [
+    ("", 0),
+    ("a paragraph still being writ", 0),
+    ("a paragraph\n", 0),  # the paragraph may go on
+    ("one\n\ntwo", len("one\n\n")),
+    ("one\n\ntwo\n\n", len("one\n\ntwo\n\n")),
+    ("```\ncode\n\nmore code\n", 0),  # a blank line inside a fence settles nothing
+    ("```\ncode\n\n```\nafter", len("```\ncode\n\n```\n")),  # the closing fence does
+    ("````\n```\n\n````\n", len("````\n```\n\n````\n")),  # a shorter run does not close it
+    ("~~~\n```\n\n~~~\n\nx", len("~~~\n```\n\n~~~\n\n")),
+    ("```py\nx\n```  \n", len("```py\nx\n```  \n")),
+    ("```\nx\n``` not a close\n\n", 0),
+    ("text\n\n```\nopen fence\n\n", len("text\n\n")),
+])
+def test_settled_length(text: str, settled: int) -> None:
+    assert settled_length(text) == settled
+
+
+# -- the reply widget, fed in batches of every size ---------------------------------------------
+
+
+class ReplyApp(App):
+    def compose(self) -> ComposeResult:
+        yield ReplyView()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_batched_stream_loses_and_doubles_nothing(seed: int) -> None:
+    """However the tokens are batched, what is on screen (settled Markdown source + tail) is the
+    text so far at every step, and the end is the Markdown of exactly the whole text."""
+    rng = random.Random(seed)
+    app = ReplyApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+        tail = reply.query_one(StreamTail)
+        assert tail.text == "…" and reply.markdown.source == ""
+        position = 0
+        while position < len(LONG_REPLY):
+            size = rng.choice([1, 1, 2, 3, 5, 8, 13, 40])
+            await reply.write(LONG_REPLY[position:position + size])
+            position += size
+            shown = reply.markdown.source + tail.text
+            assert shown == LONG_REPLY[:position]
+            if rng.random() < 0.3:
+                await pilot.pause()
+        assert reply.markdown.source  # blocks settled while streaming, not only at the end
+        await reply.finish(LONG_REPLY, "done")
+        await pilot.pause()
+        assert not reply.query(StreamTail)
+        assert reply.markdown.source == LONG_REPLY
+        kinds = {type(block).__name__ for block in reply.markdown.query("*")}
+        assert {"MarkdownTable", "MarkdownOrderedList", "MarkdownBulletList", "CodeBlock",
+                "MarkdownBlockQuote"} <= kinds, kinds
+
+
+async def test_tail_redraws_only_changed_lines() -> None:
+    """Appending within the last line repaints that line and asks for no layout; a new line asks
+    for a layout."""
+    app = ReplyApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+        await reply.write("first line of text\nsecond")
+        await pilot.pause()
+        tail = reply.query_one(StreamTail)
+        assert tail.line_count == 2
+        tail._layout_required = False
+        await reply.write(" word")
+        assert not tail._layout_required
+        assert [line.text.rstrip() for line in (tail.render_line(0), tail.render_line(1))] == [
+            "first line of text", "second word"]
+        await reply.write(" and more words that wrap past forty columns")
+        assert tail._layout_required and tail.line_count == 3
+
+
+# -- the reply's state while it streams, on the real model ---------------------------------------
+
+
+@pytest.mark.model
+async def test_streaming_reply_shows_no_status_and_live_figures(gguf_path: Path) -> None:
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 400}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await wait_until(pilot, lambda: screen.app.session.backend.loaded)
+        await ask(pilot, "Write a long story about a lighthouse keeper and a storm.")
+        await wait_until(pilot, lambda: screen.query(ReplyView) and len(screen.query_one(ReplyView).text) > 60)
+        reply = screen.query_one(ReplyView)
+        label = reply.query_one(".reply-status")
+        assert not label.display and str(label.render()) == ""  # no "interrupted" while it streams
+        bar = str(screen.query_one(StatusBar).render())
+        used = int(bar.split("ctx ")[1].split("/")[0])
+        assert used > 20, bar  # the first reply's context figure is live, not 0
+        assert "tok/s" in bar
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.streaming)
+        assert label.display and "stopped" in str(label.render())
+        assert reply.markdown.source == reply.text
+
+
+# -- a long chat keeps few widgets ------------------------------------------------------------
+
+
+ANSWER_TAIL = "\n\n- a\n- b"
+
+
+def _write_chat(turns: int) -> None:
+    store = HistoryStore(paths.history_db_path())
+    chat = store.create_chat("long")
+    for n in range(1, turns + 1):
+        store.add_message(chat, "user", f"question {n}")
+        store.add_message(chat, "assistant", f"answer **{n}**{ANSWER_TAIL}")
+    store.close()
+
+
+@pytest.mark.model
+async def test_long_chat_mounts_the_newest_messages_and_pages_back(gguf_path: Path) -> None:
+    _write_chat(30)
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 8}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.query(UserMessage))
+        screen = app.screen
+        conversation = screen.query_one(Conversation)
+        marker = conversation.query_one(EarlierMessages)
+
+        def texts() -> list[str]:
+            return [w.text.removesuffix(ANSWER_TAIL) for w in conversation.query("UserMessage, ReplyView")]
+
+        assert len(texts()) == KEEP_MOUNTED
+        assert texts()[-1] == "answer **30**" and texts()[0] == f"question {30 - KEEP_MOUNTED // 2 + 1}"
+        assert f"{60 - KEEP_MOUNTED} earlier messages" in str(marker.render())
+        # scrolling to the top (here: focusing the marker, which scrolls it into view) mounts the
+        # previous page above, in order, keeping the view where it was
+        marker.focus()
+        await wait_until(pilot, lambda: len(texts()) == KEEP_MOUNTED + PAGE)
+        await wait_until(pilot, lambda: conversation.scroll_y > 0)
+        assert texts()[0] == f"question {30 - (KEEP_MOUNTED + PAGE) // 2 + 1}"
+        assert texts()[-1] == "answer **30**"
+        assert f"{60 - KEEP_MOUNTED - PAGE} earlier messages" in str(marker.render())
+        # Enter on the marker mounts another page
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(texts()) == KEEP_MOUNTED + 2 * PAGE)
+        # a new reply at the end: the view follows it, then the oldest mounted ones are let go
+        conversation.scroll_end(animate=False)
+        await pilot.pause()
+        await ask(pilot, "Say hi.")
+        await wait_until(pilot, lambda: not screen.streaming and texts()[-2] == "Say hi.")
+        await wait_until(pilot, lambda: len(texts()) == KEEP_MOUNTED)
+        assert f"{62 - KEEP_MOUNTED} earlier messages" in str(marker.render())
+        # and they come back, in order, when scrolled to
+        while conversation.earlier_count:
+            await conversation.load_earlier()
+        all_texts = texts()
+        assert all_texts[:4] == ["question 1", "answer **1**", "question 2", "answer **2**"]
+        assert len(all_texts) == 62 and all_texts[-2] == "Say hi."
+        assert not marker.display

@@ -1,0 +1,138 @@
+"""The growing end of a streaming reply, drawn cheaply.
+
+A streaming reply is two parts. What is *settled* (complete Markdown blocks: everything up to a
+blank line outside a code fence, or up to a closing fence) goes to the reply's Markdown widget,
+which parses and lays it out once per block. The rest, the block still being written, is a
+:class:`StreamTail`: plain text, wrapped once per line of source, with only the last source line
+re-wrapped when tokens arrive and only the screen lines that changed marked for redraw. The layout
+runs only when the tail grows by a line. When the reply ends, the whole text is rendered as
+Markdown once (tui.widgets.conversation.ReplyView.finish), so the final view is exactly the
+Markdown of the generated text.
+
+Text reaching the tail is already inert (engine.sanitize): this widget never parses markup.
+"""
+
+from __future__ import annotations
+
+import re
+
+from textual.content import Content
+from textual.geometry import Region, Size
+from textual.reactive import Reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+"""A fence line (CommonMark 4.5: up to three spaces, then three or more backticks or tildes)."""
+
+
+def settled_length(text: str) -> int:
+    """Characters at the start of ``text`` that form complete Markdown blocks.
+
+    A block is complete after a blank line that is outside a fenced code block, and after the line
+    that closes a fence (CommonMark 0.31, sections 4.5 and 4.9). Cutting there never splits a
+    fence; a list or quote split at a blank line between items is joined again by the Markdown
+    widget, which re-parses from the start of its last block when text is appended.
+
+    Args:
+        text: the unsettled text of a reply (str, any length).
+
+    Returns:
+        An offset into ``text`` (0..len(text)) that is 0 or just after a newline.
+    """
+    settled = 0
+    fence: str | None = None  # the opening run of backticks/tildes while inside a fence
+    position = 0
+    for line in text.splitlines(keepends=True):
+        position += len(line)
+        if not line.endswith("\n"):
+            break  # a line still being written settles nothing
+        match = _FENCE.match(line)
+        if fence is None:
+            if match:
+                fence = match.group(1)
+            elif not line.strip():
+                settled = position
+        elif match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) \
+                and not line[match.end():].strip():
+            fence = None
+            settled = position
+    return settled
+
+
+class StreamTail(Widget):
+    """Plain text that grows at its end, redrawn a line at a time.
+
+    Attributes:
+        text: the text shown (str).
+    """
+
+    DEFAULT_CSS = """
+    StreamTail { height: auto; padding: 0 1 0 2; }
+    """
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+    """Textual's Widget asks for a second layout when a widget's virtual size changes, which a
+    widget that does not scroll never needs: its size changed in the layout that set it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+        self._sources: list[str] = [""]
+        """The text split at newlines: the last one is the line being written."""
+        self._wrapped: list[list[Strip]] = [[]]
+        """Each source line wrapped to ``self._width`` cells."""
+        self._width = 0
+
+    def reset(self, text: str = "") -> None:
+        """Show ``text`` instead of what is shown."""
+        self.text = ""
+        self._sources = [""]
+        self._wrapped = [[]]
+        self.extend(text)
+        self.refresh(layout=True)
+
+    def extend(self, fragment: str) -> None:
+        """Append ``fragment``: re-wrap the last source line and the new ones, redraw the screen
+        lines from the first that changed, lay out only if the height changed."""
+        if not fragment:
+            return
+        self.text += fragment
+        height = self.line_count
+        first_changed = len(self._sources) - 1
+        row = sum(len(lines) for lines in self._wrapped[:first_changed])
+        pieces = fragment.split("\n")
+        self._sources[-1] += pieces[0]
+        self._sources.extend(pieces[1:])
+        del self._wrapped[first_changed:]
+        self._wrapped.extend(self._wrap(source) for source in self._sources[first_changed:])
+        if self.line_count != height or not self._width:
+            self.refresh(layout=True)
+        else:
+            self.refresh(Region(0, row, self.outer_size.width, self.line_count - row))
+
+    @property
+    def line_count(self) -> int:
+        """Screen lines the text takes at the current width."""
+        return sum(len(lines) for lines in self._wrapped)
+
+    def _wrap(self, source: str) -> list[Strip]:
+        if not self._width:
+            return []
+        if not source:
+            return [Strip([])]
+        style = self.visual_style
+        return [Strip(line.render_segments(style)) for line in Content(source).wrap(self._width)]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width != self._width:
+            self._width = width
+            self._wrapped = [self._wrap(source) for source in self._sources]
+        return self.line_count
+
+    def render_line(self, y: int) -> Strip:
+        for lines in self._wrapped:
+            if y < len(lines):
+                return lines[y].extend_cell_length(self._width)
+            y -= len(lines)
+        return Strip.blank(self._width)
