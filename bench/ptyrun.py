@@ -9,6 +9,36 @@ import subprocess
 import termios
 import threading
 import time
+from pathlib import Path
+
+
+def hearth_env(home: str) -> dict[str, str]:
+    """The environment for a hearth run with its own config, data, state and cache under
+    ``home`` (the XDG directories) in a 256-colour terminal."""
+    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        env[name] = f"{home}/{name.lower()}"
+    return env
+
+
+def hearth_log(env: dict[str, str]) -> Path:
+    """hearth's log file under the environment of :func:`hearth_env`."""
+    return Path(env["XDG_STATE_HOME"]) / "hearth" / "log" / "hearth.log"
+
+
+def wait_ready(tui: PtyProcess, env: dict[str, str], timeout: float = 60.0) -> float:
+    """Wait for hearth's first frame with a usable prompt, then for its model to load.
+
+    Returns:
+        Seconds from launch to the first frame.
+    """
+    first_frame = tui.wait_for(b"Enter sends", timeout=timeout)  # the prompt placeholder
+    log = hearth_log(env)
+    deadline = time.monotonic() + timeout
+    while "loaded in" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "model did not load"
+        time.sleep(0.05)
+    return first_frame
 
 
 class PtyProcess:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pyte
 
-from bench.ptyrun import PtyProcess
+from bench.ptyrun import PtyProcess, hearth_env, hearth_log, wait_ready
 from bench.tui_vs_raw import MESSAGES, PROMPT, REPLY_LOG, SEED
 from engine.models.starter import ensure_starter_model
 
@@ -166,9 +166,7 @@ def hearth_stream(model: Path, threads: int, quota: CpuQuota | None, history_tur
     """One reply in hearth's TUI in a pty (after ``history_turns`` earlier exchanges of the same
     chat, opened from the chats screen); what the terminal showed while it streamed."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
-        for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-            env[name] = f"{tmp}/{name.lower()}"
+        env = hearth_env(tmp)
         if history_turns:
             write_history(env["XDG_DATA_HOME"], history_turns)
         argv = [str(Path(sys.executable).with_name("hearth")), "--model", str(model),
@@ -186,12 +184,8 @@ def hearth_stream(model: Path, threads: int, quota: CpuQuota | None, history_tur
                 time.sleep(0.02)
 
         try:
-            tui.wait_for(b"Enter sends", timeout=120)
-            log = Path(env["XDG_STATE_HOME"]) / "hearth" / "log" / "hearth.log"
-            deadline = time.monotonic() + 120
-            while "loaded in" not in (log.read_text() if log.exists() else ""):
-                assert time.monotonic() < deadline, "model did not load"
-                time.sleep(0.05)
+            wait_ready(tui, env, timeout=120)
+            log = hearth_log(env)
             time.sleep(1.0)  # let the UI settle after loading
             if history_turns:
                 tui.write(b"\x0f")  # ctrl+o: the chats list; Enter opens the chat

@@ -14,7 +14,6 @@ Run: .venv/bin/python -m bench.tui_vs_raw [--idle-seconds 30]
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import sys
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.ptyrun import PtyProcess
+from bench.ptyrun import PtyProcess, hearth_env, hearth_log, wait_ready
 from engine.config import Settings
 from engine.models.starter import ensure_starter_model
 
@@ -94,20 +93,14 @@ def raw_llama(model: Path, n_ctx: int) -> tuple[dict, dict]:
 
 def hearth_tui(model: Path, n_ctx: int, idle_seconds: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
-        for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-            env[name] = f"{tmp}/{name.lower()}"
+        env = hearth_env(tmp)
         argv = [str(Path(sys.executable).with_name("hearth")), "--model", str(model),
                 "--temperature", "0", "--seed", str(SEED), "--threads", str(THREADS),
                 "--n-ctx", str(n_ctx), "--max-tokens", str(MAX_TOKENS)]
         tui = PtyProcess(argv, env)
         try:
-            first_frame = tui.wait_for(b"Enter sends")  # the prompt placeholder
-            log = Path(env["XDG_STATE_HOME"]) / "hearth" / "log" / "hearth.log"
-            deadline = time.monotonic() + 30
-            while "loaded in" not in (log.read_text() if log.exists() else ""):
-                assert time.monotonic() < deadline, "model did not load"
-                time.sleep(0.05)
+            first_frame = wait_ready(tui, env, timeout=30)
+            log = hearth_log(env)
             time.sleep(0.5)  # let the UI settle after loading
             cpu0, bytes0 = tui.cpu_seconds(), tui.bytes_out
             tui.write(PROMPT.encode() + b"\r")
