@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,9 +79,65 @@ def test_cgroup_memory_max_caps_the_budget(tmp_path: Path) -> None:
     (leaf / "memory.current").write_text(f"{200 * MIB}\n")
     proc = tmp_path / "cgroup-of-self"
     proc.write_text("0::/user.slice/hearth.scope\n")
-    assert _cgroup_room(root, proc) == 824 * MIB
+    assert _cgroup_room(root, proc) == (824 * MIB, "cgroup v2 memory.max")
     (leaf / "memory.max").write_text("max\n")
     assert _cgroup_room(root, proc) is None
+
+
+def test_cgroup_v1_limits_nested_and_container_root(tmp_path: Path) -> None:
+    """cgroup v1: the tightest of the group's and its ancestors' memory.limit_in_bytes minus use;
+    "no limit" is the huge page counter; in a container the host path is not under the mount and
+    the mount's own limit counts."""
+    root = tmp_path / "cgroup"
+    memory = root / "memory"
+    parent = memory / "docker"
+    leaf = parent / "abc123"
+    leaf.mkdir(parents=True)
+    unlimited = "9223372036854771712\n"
+    for directory, limit, used in ((memory, unlimited, 5 * 2**30), (parent, f"{600 * MIB}\n", 500 * MIB),
+                                   (leaf, f"{1024 * MIB}\n", 300 * MIB)):
+        (directory / "memory.limit_in_bytes").write_text(limit)
+        (directory / "memory.usage_in_bytes").write_text(f"{used}\n")
+    proc = tmp_path / "cgroup-of-self"
+    proc.write_text("12:pids:/docker/abc123\n4:memory:/docker/abc123\n0::/\n")
+    assert _cgroup_room(root, proc) == (100 * MIB, "cgroup v1 memory.limit_in_bytes")  # the parent's
+    (parent / "memory.limit_in_bytes").write_text(unlimited)
+    assert _cgroup_room(root, proc) == (724 * MIB, "cgroup v1 memory.limit_in_bytes")
+    proc.write_text("4:memory:/host/path/not/mounted\n")  # a container: its own group is the root
+    (memory / "memory.limit_in_bytes").write_text(f"{2 * 2**30 + 256 * MIB}\n")
+    (memory / "memory.usage_in_bytes").write_text(f"{2 * 2**30}\n")
+    assert _cgroup_room(root, proc) == (256 * MIB, "cgroup v1 memory.limit_in_bytes")
+    (memory / "memory.limit_in_bytes").write_text(unlimited)
+    assert _cgroup_room(root, proc) is None
+
+
+V1_MEMORY = Path("/sys/fs/cgroup/memory")
+
+
+@pytest.mark.model
+def test_ask_is_refused_before_loading_in_a_cgroup_v1_memory_group(gguf_path: Path, tmp_path: Path) -> None:
+    """A real cgroup v1 memory group limited to 150 MiB (Docker on a v1 host, older Raspberry Pi
+    OS): hearth reads the limit and refuses the model with the figures, instead of the OOM
+    killer ending it (exit 137, no message)."""
+    assert (V1_MEMORY / "memory.limit_in_bytes").exists(), "this machine has a cgroup v1 memory controller"
+    group = V1_MEMORY / f"hearth-test-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(150 * MIB))
+        hearth = Path(sys.executable).with_name("hearth")
+        script = f'echo $$ > {group}/cgroup.procs && exec "$@"'
+        done = subprocess.run(["sh", "-c", script, "sh", str(hearth), "ask", "--model", str(gguf_path),
+                               "--n-ctx", "2048", "What is the capital of France?"],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "c"),
+                                   "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_STATE_HOME": str(tmp_path / "s")})
+        assert int((group / "memory.failcnt").read_text()) == 0  # never even reached the limit
+    finally:
+        group.rmdir()
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cgroup v1 memory.limit_in_bytes" in lines[0], done.stderr
+    assert "needs about" in lines[0] and "Traceback" not in done.stderr and not done.stdout
 
 
 def test_ram_override_keeps_a_margin() -> None:
