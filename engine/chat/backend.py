@@ -88,6 +88,8 @@ class ModelInfo:
     n_ctx: int = 0
     """Context window in tokens."""
     extra: dict[str, str] = field(default_factory=dict)
+    notice: str = ""
+    """Something the user should hear once after loading (e.g. a model with no chat template)."""
 
 
 class ChatBackend(Protocol):

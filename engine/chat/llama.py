@@ -24,6 +24,7 @@ import psutil
 from engine import logs
 from engine.chat.backend import GenerationParams, Message, ModelInfo, TokenEvent
 from engine.chat.kv_state import KVStateStore, model_identity
+from engine.chat.stop_text import StopText
 from engine.errors import BackendError, ContextOverflowError, ModelLoadError
 from engine.models.gguf import check_gguf_file, file_type_name
 
@@ -34,6 +35,10 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 """Used only when a GGUF carries no ``tokenizer.chat_template``."""
+
+CHATML_MARKERS = ("<|im_end|>", "<|im_start|>")
+"""Where a reply under :data:`CHATML_TEMPLATE` ends: a model without a template (a base model)
+does not know these as special tokens and writes them out as text, again and again."""
 
 
 MIN_SLIDE_TOKENS = 16
@@ -94,6 +99,7 @@ class LlamaBackend:
         self._formatter: Any = None
         self._vocab: Any = None
         self._last_prompt: tuple[tuple, list[int]] = ((), [])
+        self._stop_texts: tuple[str, ...] = ()
         self._info: ModelInfo | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -143,7 +149,14 @@ class LlamaBackend:
                 detail = logs.first_native_error.split(": ")[-1] or str(exc)
                 raise ModelLoadError(f"llama.cpp could not load {self.model_path.name}: {detail} "
                                      "(is the file corrupted or incomplete?)") from None
-            template = llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+            template = llm.metadata.get("tokenizer.chat_template")
+            notice = ""
+            if not template:
+                template, self._stop_texts = CHATML_TEMPLATE, CHATML_MARKERS
+                notice = (f"{self.model_path.name} has no chat template: it looks like a base model, "
+                          "not one tuned to chat, and will not answer well (hearth frames the chat "
+                          "as ChatML for it); an -Instruct or -it model chats.")
+                LOG.warning("%s", notice)
             eos, bos = llm.token_eos(), llm.token_bos()
             self._formatter = Jinja2ChatFormatter(
                 template=template,
@@ -160,6 +173,7 @@ class LlamaBackend:
                 quantization=file_type_name(llm.metadata.get("general.file_type")),
                 n_ctx=self._n_ctx,
                 extra={"path": str(self.model_path)},
+                notice=notice,
             )
             LOG.info("loaded in %.2f s", time.perf_counter() - started)
             return self._info
@@ -209,6 +223,7 @@ class LlamaBackend:
             perf_before = self._perf_count(llama_cpp)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             event = TokenEvent(n_prompt_tokens=len(tokens))
+            stop = StopText(self._stop_texts)
             generator = llm.generate(
                 tokens, temp=params.temperature, top_p=params.top_p, top_k=40, min_p=0.05,
                 repeat_penalty=1.0, reset=True,
@@ -226,7 +241,12 @@ class LlamaBackend:
                         break
                     event.n_generated += 1
                     event.elapsed_s = now
-                    event.text = decoder.decode(llm.detokenize([token]))
+                    event.text = stop.feed(decoder.decode(llm.detokenize([token])))
+                    if stop.stopped:
+                        finish = "stop"
+                        if event.text:
+                            yield event.snapshot()
+                        break
                     yield event.snapshot()
                     if event.n_generated >= max_tokens:
                         break
@@ -236,7 +256,7 @@ class LlamaBackend:
                 raise BackendError(f"llama.cpp failed while generating: {exc}") from None
             finally:
                 generator.close()
-            event.text = decoder.decode(b"", final=True)
+            event.text = stop.feed(decoder.decode(b"", final=True)) + stop.flush()
             event.elapsed_s = time.perf_counter() - started
             event.finish_reason = finish  # type: ignore[assignment]
             yield event

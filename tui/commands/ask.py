@@ -14,6 +14,7 @@ from engine.chat.backend import GenerationParams, TokenEvent
 from engine.chat.session import ChatSession, ContextTrimmed
 from engine.config import Settings
 from engine.errors import ModelLoadError
+from tui.commands.output import warn
 from voice.speak import SentenceSplitter, Speaker
 
 MAX_CONTEXT_CHARS = 200_000
@@ -43,6 +44,9 @@ def run_ask(settings: Settings, question: str, backend, speak: bool = False) -> 
     """
     if backend is None:
         raise ModelLoadError("no model: pass --model PATH or set model.path in the config")
+    notice = backend.load().notice
+    if notice:  # e.g. a base model with no chat template: said once, before the answer
+        warn(notice)
     context = ""
     if sys.stdin is not None and not sys.stdin.isatty():
         context = read_piped(sys.stdin.buffer)

@@ -115,6 +115,8 @@ class ChatScreen(Screen[None]):
         backend = self.app.session.backend
         if backend is not None and backend.insecure_warning:
             self.notify(backend.insecure_warning, title="Insecure connection", severity="warning", timeout=10)
+        if message.info.notice:
+            self.notify(message.info.notice, title="About this model", severity="warning", timeout=10)
 
     def on_model_load_failed(self, message: events.ModelLoadFailed) -> None:
         self.query_one(StatusBar).set_state("model failed")
