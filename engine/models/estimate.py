@@ -18,11 +18,18 @@ context. Parts, in bytes:
   4 bytes x n_ubatch x 4 x n_ff; and one row of logits, 4 x n_vocab. llama.cpp *reserves*
   4 x n_vocab x n_ubatch for logits (the "compute buffer size" it logs), but in chat it computes
   one row per decode, so the rest of that reservation is never touched and costs no RAM.
-- ``overhead``: the process (Python, llama-cpp-python, numpy: 40 MiB measured) and the tokenizer
-  tables, 390 bytes per vocabulary entry (18.4 MiB measured for SmolLM2's 49,152).
+  With sliding-window attention (``{arch}.attention.sliding_window``: Gemma 2 and 3, Cohere 2)
+  llama.cpp builds a second f32 KQ mask for the sliding-window layers, n_ctx_padded x n_ubatch x
+  4 more (llm_graph_input_attn_kv_iswa). Their KV cache is full size: llama-cpp-python creates
+  contexts with ``swa_full`` on (llama_context_default_params).
+- ``overhead``: the process (Python, llama-cpp-python, numpy: 47 MiB measured) and the tokenizer
+  tables, from the header's own vocabulary: 176 bytes per token and 209 per BPE merge
+  (:data:`TOKENIZER_BYTES_PER_TOKEN`).
 
-Measured against peak RSS (``bench/rss_probe.py``) on SmolLM2-135M Q8_0, Q4_1, Q4_0 and Q2_K at
-n_ctx 1024, 4096 and 8192: within 1% (``bench/estimate_accuracy.py``; README has the table).
+Measured against peak RSS (``bench/rss_probe.py``) at n_ctx 1024, 4096 and 8192 on SmolLM2-135M
+(llama architecture, BPE vocabulary) Q8_0, Q4_1, Q4_0, Q2_K and Gemma 3 270M (gemma3: sliding-window
+attention, a 262,144-token SentencePiece vocabulary) Q8_0, Q4_K_M, Q4_0, Q2_K: within 2%
+(``bench/estimate_accuracy.py``; README has the table).
 hearth's own UI adds ~25 MiB on top (bench/cheap_to_watch.py), covered by the budget's margin
 (:mod:`engine.models.budget`).
 
@@ -42,10 +49,16 @@ KV_PAD = 256
 """llama.cpp pads the KV cache to a multiple of 256 cells (measured: n_ctx 1000 -> 1024 cells)."""
 N_UBATCH = 512
 """llama.cpp's default physical batch (n_ubatch); hearth does not change it."""
-PROCESS_BASE = 40 * MIB
-"""RSS of Python 3.11 with llama_cpp (and numpy) imported, before a model: measured 39.9-40.1 MiB."""
-TOKENIZER_BYTES_PER_TOKEN = 390
-"""Tokenizer tables per vocabulary entry: a vocab_only load of SmolLM2 (49,152 tokens) adds 18.4 MiB."""
+PROCESS_BASE = 47 * MIB
+"""RSS of Python 3.11 with llama_cpp (and numpy) imported, before a model: measured 46.9-47.0 MiB
+(2026-11-22, llama-cpp-python 0.3.36; 40 MiB in earlier measurements on the same versions)."""
+TOKENIZER_BYTES_PER_TOKEN = 176
+"""llama.cpp's tokenizer tables per vocabulary entry (the token's text, score and attributes, the
+text -> id hash map, the token -> piece cache). Fitted with :data:`TOKENIZER_BYTES_PER_MERGE` on
+two vocab_only loads (RSS after minus before, bench/estimate_accuracy.py): Gemma 3's 262,144
+tokens with no merges add 43.9 MiB; SmolLM2's 49,152 tokens and 48,900 merges add 18.0 MiB."""
+TOKENIZER_BYTES_PER_MERGE = 209
+"""Per BPE merge rule (``tokenizer.ggml.merges``: llama.cpp keeps them in a map of string pairs)."""
 
 REPACKED_TYPES = {
     "x86_64": {"Q4_0", "Q4_K", "Q2_K", "IQ4_NL"},
@@ -67,6 +80,10 @@ class Architecture:
     n_ff: int
     n_vocab: int
     n_ctx_train: int
+    n_merges: int = 0
+    """BPE merge rules in the tokenizer (0 for SentencePiece vocabularies)."""
+    n_swa: int = 0
+    """Sliding-window size in tokens (0: no sliding-window attention)."""
 
 
 @dataclass(frozen=True)
@@ -117,10 +134,12 @@ def estimate(
     """
     cells = padded_ctx(n_ctx)
     kv = arch.n_layer * cells * (arch.n_head_kv * (arch.head_dim_k + arch.head_dim_v)) * 2
-    scratch = cells * N_UBATCH * (arch.n_head * (4 + 2) + 4)
+    masks = 2 if arch.n_swa else 1
+    scratch = cells * N_UBATCH * (arch.n_head * (4 + 2) + 4 * masks)
     ffn = 4 * N_UBATCH * 4 * arch.n_ff
     compute = scratch + ffn + 4 * arch.n_vocab
-    overhead = PROCESS_BASE + TOKENIZER_BYTES_PER_TOKEN * arch.n_vocab
+    overhead = (PROCESS_BASE + TOKENIZER_BYTES_PER_TOKEN * arch.n_vocab
+                + TOKENIZER_BYTES_PER_MERGE * arch.n_merges)
     return MemoryEstimate(tensor_bytes + repacked_bytes, kv, compute, overhead, n_ctx, approximate,
                           reclaimable=repacked_bytes)
 

@@ -198,6 +198,11 @@ def read_header(path: Path) -> tuple[dict[str, Any], list[TensorInfo]]:
     return fields, tensors
 
 
+def _count(array: Any) -> int:
+    """Elements of a header array, read or skipped (0 when absent)."""
+    return array.count if isinstance(array, Skipped) else len(array or [])
+
+
 def read_gguf(path: Path) -> GGUFMeta:
     """Read the header of the GGUF at ``path``.
 
@@ -233,8 +238,7 @@ def read_gguf(path: Path) -> GGUFMeta:
     n_head = number("attention.head_count", 32)
     n_head_kv = int(value(f"{arch_name}.attention.head_count_kv") or n_head)
     head_dim = n_embd // max(n_head, 1)
-    tokens = fields.get("tokenizer.ggml.tokens")
-    n_vocab_default = tokens.count if isinstance(tokens, Skipped) else len(tokens or [])
+    n_vocab_default = _count(fields.get("tokenizer.ggml.tokens"))
     vocab = value(f"{arch_name}.vocab_size")
     n_vocab = int(vocab) if vocab is not None else n_vocab_default
     if not n_vocab:
@@ -250,6 +254,8 @@ def read_gguf(path: Path) -> GGUFMeta:
         n_ff=number("feed_forward_length", 4 * n_embd),
         n_vocab=n_vocab,
         n_ctx_train=number("context_length", 4096),
+        n_merges=_count(fields.get("tokenizer.ggml.merges")),
+        n_swa=int(value(f"{arch_name}.attention.sliding_window") or 0),
     )
     tensors = [(t.name, t.type_name, t.n_bytes) for t in table]
     file_type = value("general.file_type")
