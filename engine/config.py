@@ -158,6 +158,15 @@ class EndpointSettings:
 
 
 @dataclass(frozen=True)
+class ModelsSettings:
+    """``[models]``: choosing models for this machine."""
+
+    min_tokens_per_s: float = 8.0
+    """Recommend only models predicted to generate at least this many tokens/s here (about 6
+    words a second: faster than most people read)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All launch settings. Frozen: runtime state (the chosen chat, the model in use) lives elsewhere."""
 
@@ -165,12 +174,13 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     ui: UISettings = field(default_factory=UISettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
+    models: ModelsSettings = field(default_factory=ModelsSettings)
     endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
     """Named remote servers, ``[endpoints.NAME]``."""
 
 
 _SECTION_TYPES = {"model": ModelSettings, "chat": ChatSettings, "ui": UISettings, "voice": VoiceSettings,
-                  "endpoints": dict}
+                  "models": ModelsSettings, "endpoints": dict}
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -296,6 +306,7 @@ def _check_ranges(name: str, section: Any, source: str) -> None:
         "max_tokens": (1, 1 << 20),
         "max_fps": (1, 120),
         "cpu_budget": (0.0, 1.0),
+        "min_tokens_per_s": (0.0, 10000.0),
         "seed": (0, 0xFFFFFFFF),
         "state_cache_mib": (0, 1 << 30),
         "silence_ms": (100, 10_000),

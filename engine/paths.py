@@ -43,6 +43,12 @@ def kv_state_dir() -> Path:
     return platformdirs.user_cache_path(APP_NAME) / "kv-states"
 
 
+def machine_speed_path() -> Path:
+    """The kept measurement of this machine's speed (engine.models.speed), under the user cache
+    dir: deleting it only means measuring again."""
+    return platformdirs.user_cache_path(APP_NAME) / "machine-speed.json"
+
+
 def log_file() -> Path:
     """hearth's log file (llama.cpp's log goes here too), under the user log dir."""
     return _ensure(platformdirs.user_log_path(APP_NAME)) / "hearth.log"

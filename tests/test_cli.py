@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +80,30 @@ def test_not_gguf_and_truncated_are_refused(tmp_path: Path, gguf_path: Path) -> 
 def test_help_is_quick_to_import() -> None:
     result = run("--help")
     assert result.returncode == 0 and "ask" in result.stdout
+
+
+@pytest.mark.model
+def test_models_bench_measures_once_and_speeds_are_shown(gguf_path: Path, tmp_path: Path) -> None:
+    """`hearth models bench` measures this machine on the real starter model (numpy bandwidth,
+    llama.cpp token time) and keeps it; info, list and recommend then show predicted tokens/s."""
+    models = tmp_path / "data" / "hearth" / "models"
+    models.mkdir(parents=True)
+    (models / gguf_path.name).write_bytes(gguf_path.read_bytes())
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    kept = tmp_path / "cache" / "hearth" / "machine-speed.json"
+    info = run("models", "info", str(gguf_path), env=env)
+    assert info.returncode == 0 and "not measured yet (hearth models bench)" in info.stdout
+    bench = run("models", "bench", env=env)
+    assert bench.returncode == 0, bench.stderr
+    assert "GB/s" in bench.stdout and "ms per token" in bench.stdout and kept.exists()
+    info = run("models", "info", str(gguf_path), "--json", env=env)
+    record = json.loads(info.stdout)
+    assert record["predicted_tokens_per_s"] > 1 and record["bytes_per_token"] == record["estimate"]["weights"]
+    listed = run("models", "list", env=env)
+    assert re.search(r"~\d+ tok/s", listed.stdout), listed.stdout
+    kept.unlink()  # recommend measures by itself when nothing is kept and the starter is here
+    recommended = run("models", "recommend", env=env)
+    assert recommended.returncode == 0 and "measuring this machine's speed once" in recommended.stderr
+    assert "predicted" in recommended.stdout and "tokens/s here" in recommended.stdout and kept.exists()
+    assert "Traceback" not in bench.stderr + recommended.stderr

@@ -8,6 +8,7 @@ from engine.errors import ConfigError
 from engine.models.budget import MemoryBudget
 from engine.models.catalog import QUANT_ORDER, find_model, load_catalog, parse_quant
 from engine.models.picker import MIN_CTX, plan_family, recommend
+from engine.models.speed import MachineSpeed
 from tui.commands.models import parse_size
 
 GIB = 2**30
@@ -103,6 +104,23 @@ def test_recommend_across_the_catalog(ram, family) -> None:
     plan = recommend(4096, budget(ram), machine="x86_64")
     assert plan is not None and plan.model.family == family
     assert QUANT_ORDER.index(plan.pick.quant) <= QUANT_ORDER.index("Q4_0")
+
+
+def test_recommend_takes_the_largest_model_fast_enough_here() -> None:
+    """With this machine's speed, the largest fitting model predicted at min_tokens_per_s or more;
+    on a machine too slow for any, the fastest, saying so."""
+    pi = MachineSpeed(bandwidth=4e9, fixed_s=0.02, threads=4)  # a Pi 5-like machine
+    plan = recommend(4096, budget("8G"), machine="x86_64", speed=pi, min_tokens_per_s=8.0)
+    assert plan is not None and plan.tokens_per_s is not None and plan.tokens_per_s >= 8.0
+    assert plan.model.params < find_model("Qwen3-4B").params  # memory alone picks Qwen3-4B
+    assert "under 8" in plan.reason and "Qwen3-4B" in plan.reason
+    bigger = [m for m in load_catalog() if m.params > plan.model.params]
+    assert all(pi.tokens_per_s(plan_family(m, 4096, budget("8G"), catalog=()).pick.size) < 8.0 for m in bigger)
+    fast = MachineSpeed(bandwidth=400e9, fixed_s=0.001, threads=16)
+    assert recommend(4096, budget("8G"), machine="x86_64", speed=fast, min_tokens_per_s=8.0).model.family == "Qwen3-4B"
+    crawl = MachineSpeed(bandwidth=0.2e9, fixed_s=0.05, threads=1)
+    slowest = recommend(4096, budget("8G"), machine="x86_64", speed=crawl, min_tokens_per_s=8.0)
+    assert slowest.model.family == "SmolLM2-135M-Instruct" and "this is the fastest" in slowest.reason
 
 
 def test_unknown_family_and_quant_name_the_nearest() -> None:

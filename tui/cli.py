@@ -82,6 +82,7 @@ def build_parser() -> Parser:
         ("import", "PATH", "copy a GGUF you already have into hearth's models directory"),
         ("rm", "NAME", "delete one of hearth's own models"),
         ("info", "PATH", "a GGUF's metadata and its memory estimate, part by part"),
+        ("bench", None, "measure this machine's speed again (predicted tokens/s use it)"),
     ):
         action = actions.add_parser(name, parents=[planning], help=text, description=text)
         if target is not None:

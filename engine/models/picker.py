@@ -10,6 +10,10 @@ Rules, in order:
 3. If nothing fits, halve the context (not below :data:`MIN_CTX`) and try again.
 4. If still nothing fits, name the largest smaller catalog model that fits (at the requested
    context, or at :data:`MIN_CTX`).
+
+Across the catalog (:func:`recommend`), with this machine's measured speed
+(:mod:`engine.models.speed`): the largest model that fits *and* is predicted to generate at least
+``min_tokens_per_s``; if none is that fast, the fastest that fits, saying so.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from engine.models.budget import MemoryBudget
 from engine.models.catalog import QUANT_ORDER, CatalogModel, load_catalog
 from engine.models.estimate import MemoryEstimate, mib
+from engine.models.speed import MachineSpeed
 
 MIN_CTX = 2048
 """The smallest context hearth falls back to: a system prompt and a few turns."""
@@ -54,6 +59,8 @@ class Plan:
     pick: Option | None
     reason: str
     alternative: Plan | None = field(default=None)
+    tokens_per_s: float | None = None
+    """Predicted token generation of the pick on this machine (None: not measured)."""
 
     @property
     def quant(self) -> str:
@@ -68,6 +75,7 @@ class Plan:
                 "quant": self.pick.quant, "file": self.model.file_name(self.pick.quant),
                 "size_bytes": self.pick.size, "estimate": self.pick.estimate.as_dict()},
             "reason": self.reason,
+            "predicted_tokens_per_s": self.tokens_per_s,
             "options": [{"quant": o.quant, "size_bytes": o.size, "estimate": o.estimate.as_dict(),
                          "fits": o.fits} for o in self.options],
             "alternative": self.alternative.as_dict() if self.alternative else None,
@@ -146,19 +154,45 @@ def _smaller_model(model: CatalogModel, n_ctx: int, budget: MemoryBudget, machin
 
 
 def recommend(n_ctx: int, budget: MemoryBudget, machine: str | None = None,
-              catalog: tuple[CatalogModel, ...] | None = None) -> Plan | None:
+              catalog: tuple[CatalogModel, ...] | None = None, speed: MachineSpeed | None = None,
+              min_tokens_per_s: float = 0.0) -> Plan | None:
     """Across the catalog: the largest model (by parameters) with a quantization of
     :data:`QUALITY_FLOOR` or better that fits at ``n_ctx``; else any quantization at ``n_ctx``;
-    else the same two at a smaller context (down to :data:`MIN_CTX`); else ``None``."""
+    else the same two at a smaller context (down to :data:`MIN_CTX`); else ``None``. With
+    ``speed``, only models predicted at ``min_tokens_per_s`` (tokens/s) or more count; when none
+    is, the fastest of the first group that has a model (the reason says it is slow)."""
     catalog = catalog or load_catalog()
     plans = [p for p in (plan_family(m, n_ctx, budget, machine=machine, catalog=()) for m in catalog)
              if p.pick is not None]
+    if speed is not None:
+        for plan in plans:
+            plan.tokens_per_s = speed.tokens_per_s(plan.pick.size) if plan.pick else None
     full = [p for p in plans if p.n_ctx == min(n_ctx, p.model.arch.n_ctx_train)]
 
     def good(group: list[Plan]) -> list[Plan]:
         return [p for p in group if QUANT_ORDER.index(p.quant) <= QUANT_ORDER.index(QUALITY_FLOOR)]
 
-    for group in (good(full), full, good(plans), plans):
-        if group:
-            return max(group, key=lambda p: (p.n_ctx, p.model.params, -QUANT_ORDER.index(p.quant)))
-    return None
+    def fast(group: list[Plan]) -> list[Plan]:
+        return [p for p in group if p.tokens_per_s is None or p.tokens_per_s >= min_tokens_per_s]
+
+    def largest(group: list[Plan]) -> Plan:
+        return max(group, key=lambda p: (p.n_ctx, p.model.params, -QUANT_ORDER.index(p.quant)))
+
+    groups = [g for g in (good(full), full, good(plans), plans) if g]
+    if not groups:
+        return None
+    for group in groups:
+        if fast(group):
+            pick = largest(fast(group))
+            if speed is not None and pick.tokens_per_s is not None:
+                slower = [p for p in group if p.model.params > pick.model.params]
+                pick.reason += f"; predicted {pick.tokens_per_s:.1f} tokens/s here"
+                if slower:
+                    biggest = largest(slower)
+                    pick.reason += (f" (the larger {biggest.model.family} fits but is predicted at "
+                                    f"{biggest.tokens_per_s:.1f} tokens/s, under {min_tokens_per_s:g})")
+            return pick
+    pick = max(groups[0], key=lambda p: p.tokens_per_s or 0.0)
+    pick.reason += (f"; predicted {pick.tokens_per_s:.1f} tokens/s here: no model that fits reaches "
+                    f"{min_tokens_per_s:g} tokens/s on this machine, this is the fastest")
+    return pick

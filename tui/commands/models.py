@@ -12,8 +12,10 @@ import humanfriendly
 
 from engine import paths
 from engine.chat.factory import make_remote
+from engine.chat.llama import default_threads
 from engine.config import Settings
 from engine.errors import ConfigError, ModelLoadError
+from engine.models import speed as machine_speed
 from engine.models.budget import MemoryBudget, memory_budget
 from engine.models.catalog import find_model
 from engine.models.discover import discover_models
@@ -22,6 +24,9 @@ from engine.models.fetch import RemoteFile, download
 from engine.models.fit import meta_estimator
 from engine.models.gguf import read_gguf
 from engine.models.picker import Plan, plan_family, recommend
+from engine.models.speed import MachineSpeed, bytes_per_token
+from engine.models.starter import FILENAME as STARTER_FILENAME
+from engine.models.starter import ensure_starter_model
 from engine.models.store import import_model, pull, remove_model, resolve_family, with_hub_sizes
 from tui.commands.output import say
 
@@ -40,10 +45,13 @@ def run_models(args: argparse.Namespace, settings: Settings, endpoint: str | Non
                     "rm": "the model's file name: hearth models rm NAME.gguf"}
     if args.action in needs_target and not args.target:
         raise ConfigError(f"hearth models {args.action} needs {needs_target[args.action]}")
+    if args.action == "bench":
+        return _bench(settings, args.json)
     if args.action == "info":
-        return _info(Path(args.target).expanduser(), n_ctx, budget, args.json)
+        return _info(Path(args.target).expanduser(), n_ctx, budget, args.json, known_speed())
     if args.action == "recommend":
-        return _recommend(args.target, n_ctx, budget, args.json)
+        return _recommend(args.target, n_ctx, budget, args.json, this_machine(settings),
+                          settings.models.min_tokens_per_s)
     if args.action == "pull":
         pulled = pull(args.target, n_ctx, budget, download=download_with_bar)
         if pulled.n_ctx != n_ctx:
@@ -75,9 +83,55 @@ def parse_size(text: str) -> int:
     return size
 
 
+def known_speed() -> MachineSpeed | None:
+    """This machine's kept speed measurement, if there is one."""
+    return machine_speed.load(paths.machine_speed_path())
+
+
+def this_machine(settings: Settings) -> MachineSpeed | None:
+    """This machine's speed: kept, or measured now (once, a few seconds, on the starter model,
+    said on stderr) when the starter model is already here; else ``None``."""
+    kept = known_speed()
+    starter = paths.models_dir() / STARTER_FILENAME
+    if kept is not None or not starter.exists():
+        return kept
+    return _measure(settings, starter)
+
+
+def _measure(settings: Settings, starter: Path) -> MachineSpeed:
+    threads = settings.model.n_threads or default_threads()
+    say(f"hearth: measuring this machine's speed once ({threads} threads, a few seconds)…", file=sys.stderr)
+    try:
+        speed = machine_speed.measure(starter, read_gguf(starter), threads)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelLoadError(f"could not measure this machine's speed with {starter.name}: {exc}") from None
+    machine_speed.save(speed, paths.machine_speed_path())
+    return speed
+
+
+def _bench(settings: Settings, as_json: bool) -> int:
+    """Measure this machine again (on the starter model, fetched if needed) and keep the result."""
+    speed = _measure(settings, ensure_starter_model(paths.models_dir()))
+    if as_json:
+        print(json.dumps({"bandwidth_bytes_per_s": speed.bandwidth, "fixed_s_per_token": speed.fixed_s,
+                          "threads": speed.threads}, indent=2))
+        return 0
+    say(f"memory bandwidth {speed.bandwidth / 1e9:.1f} GB/s with {speed.threads} threads; "
+        f"{1000 * speed.fixed_s:.1f} ms per token beyond reading the weights")
+    say(f"so a model reading 1 GB per token: about {speed.tokens_per_s(10**9):.1f} tokens/s "
+        f"(kept in {paths.machine_speed_path()})")
+    return 0
+
+
+def _speed_text(tokens_per_s: float | None) -> str:
+    return f"  ~{tokens_per_s:.0f} tok/s" if tokens_per_s is not None and tokens_per_s >= 10 else (
+        f"  ~{tokens_per_s:.1f} tok/s" if tokens_per_s is not None else "")
+
+
 def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
     """Models on the endpoint's server (``/v1/models``), or the local GGUF files with their fit."""
     rows: list[dict[str, Any]] = []
+    speed = known_speed()
     if endpoint:
         rows = [{"name": name, "endpoint": endpoint} for name in make_remote(settings, endpoint).list_models()]
     else:
@@ -88,7 +142,8 @@ def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBu
                 meta = read_gguf(path)
                 needed = meta_estimator(meta)(n_ctx).needed
                 row |= {"quantization": meta.quantization, "estimate_bytes": needed,
-                        "fits": needed <= budget.usable}
+                        "fits": needed <= budget.usable,
+                        "predicted_tokens_per_s": speed.tokens_per_s(bytes_per_token(meta)) if speed else None}
             except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the rest
                 row |= {"error": str(getattr(exc, "message", exc))}
             rows.append(row)
@@ -108,21 +163,23 @@ def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBu
             fit = "fits" if row["fits"] else "too large"
             where = "" if row["source"] == "hearth" else f"  ({row['source']}: {row['path']})"
             say(f"{row['name']}  {row['quantization'] or '?':7} {mib(row['size_bytes']):>12}  "
-                  f"needs {mib(row['estimate_bytes']):>12}  {fit}{where}")
+                  f"needs {mib(row['estimate_bytes']):>12}  {fit}{_speed_text(row['predicted_tokens_per_s'])}{where}")
     return 0
 
 
-def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
+def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool, speed: MachineSpeed | None) -> int:
     meta = read_gguf(path)
     estimate = meta_estimator(meta)(n_ctx)
     fits = estimate.needed <= budget.usable
+    predicted = speed.tokens_per_s(bytes_per_token(meta)) if speed else None
     record = {
         "path": str(path), "name": meta.name, "architecture": meta.architecture,
         "quantization": meta.quantization, "n_params": meta.n_params, "file_bytes": path.stat().st_size,
         "n_ctx": n_ctx, "n_ctx_train": meta.arch.n_ctx_train, "n_layer": meta.arch.n_layer,
         "n_embd": meta.arch.n_embd, "n_head": meta.arch.n_head, "n_head_kv": meta.arch.n_head_kv,
         "n_vocab": meta.arch.n_vocab, "estimate": estimate.as_dict(), "budget": budget.as_dict(),
-        "fits": fits, "missing_metadata": list(meta.missing),
+        "fits": fits, "missing_metadata": list(meta.missing), "bytes_per_token": bytes_per_token(meta),
+        "predicted_tokens_per_s": predicted,
     }
     if as_json:
         print(json.dumps(record, indent=2))
@@ -139,16 +196,23 @@ def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
               "originals of repacked tensors: page cache the kernel can drop)")
     say(f"budget {mib(budget.usable)} ({budget.source} {mib(budget.available)} minus "
           f"{mib(budget.margin)} margin): {'fits' if fits else 'does NOT fit'}")
+    if predicted is not None:
+        say(f"speed: about {predicted:.1f} tokens/s here ({mib(bytes_per_token(meta))} read per token)")
+    else:
+        say("speed: not measured yet (hearth models bench)")
     return 0
 
 
-def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bool) -> int:
+def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bool,
+               speed: MachineSpeed | None, min_tokens_per_s: float) -> int:
     note = ""
     if family:
         model, sizes, note = with_hub_sizes(find_model(family))
         plan: Plan | None = plan_family(model, n_ctx, budget, sizes)
+        if plan is not None and plan.pick is not None and speed is not None:
+            plan.tokens_per_s = speed.tokens_per_s(plan.pick.size)
     else:
-        plan = recommend(n_ctx, budget)
+        plan = recommend(n_ctx, budget, speed=speed, min_tokens_per_s=min_tokens_per_s)
         note = "sizes estimated from the catalog"
     if plan is None:
         raise ModelLoadError(f"no catalog model fits the {mib(budget.usable)} this machine can give")
@@ -159,8 +223,9 @@ def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bo
           f"({budget.source} {mib(budget.available)} minus {mib(budget.margin)} margin); {note}")
     for option in plan.options:
         mark = "->" if plan.pick is not None and option.quant == plan.pick.quant else ("  " if option.fits else " x")
+        tps = _speed_text(speed.tokens_per_s(option.size)) if speed is not None else ""
         say(f" {mark} {option.quant:7} file {mib(option.size):>12}  needs {mib(option.estimate.needed):>12}"
-              f"{'' if option.fits else '  too large'}")
+              f"{'' if option.fits else '  too large'}{tps}")
     say(plan.reason)
     return 0 if plan.pick is not None else 1
 

@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from engine import paths
 from engine.errors import FetchCancelled, HearthError
+from engine.models import speed as machine_speed
 from engine.models.budget import MemoryBudget
 from engine.models.catalog import load_catalog
 from engine.models.discover import LocalModel, discover_models
@@ -140,8 +141,14 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
             except HearthError as error:
                 mark, detail = "!", error.message
             local.append((model, mark, f"{mib(model.size)}  {detail}"))
+        speed = machine_speed.load(paths.machine_speed_path())  # measured by the CLI (models bench)
         plans = [plan_family(model, self.n_ctx, self.budget, catalog=()) for model in load_catalog()]
-        self.post_message(ModelsListed(local, plans, recommend(self.n_ctx, self.budget)))
+        best = recommend(self.n_ctx, self.budget, speed=speed,
+                         min_tokens_per_s=self.app.settings.models.min_tokens_per_s)
+        for plan in plans:
+            if plan.pick is not None and speed is not None:
+                plan.tokens_per_s = speed.tokens_per_s(plan.pick.size)
+        self.post_message(ModelsListed(local, plans, best))
 
     def on_models_listed(self, message: ModelsListed) -> None:
         options = self.query_one(OptionList)
@@ -172,8 +179,9 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
             self._specs[key] = family
             star = "  ← recommended" if key == self._recommended else ""
             ctx = "" if plan.n_ctx == self.n_ctx else f" at n_ctx {plan.n_ctx}"
+            speed = "" if plan.tokens_per_s is None else f", ~{plan.tokens_per_s:.1f} tok/s"
             row = (f"✓ {family}  {plan.pick.quant}{ctx}  ~{mib(plan.pick.size)} download, "
-                   f"needs {mib(plan.pick.estimate.needed)}{star}")
+                   f"needs {mib(plan.pick.estimate.needed)}{speed}{star}")
             items.append(Option(Content(row), id=key))  # plain text, like every row here
         options.add_options(items)
         self._show_pick(best)
@@ -193,7 +201,9 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
         else:
             text = (f"{intro}For this machine: {best.model.family} {best.pick.quant} "
                     f"(~{mib(best.pick.size)} download). {best.reason}. "
-                    "Press p to download it (Esc stops; it resumes next time).")
+                    "Press p to download it (Esc stops; it resumes next time)."
+                    + ("" if best.tokens_per_s is not None else
+                       " (Speeds not measured yet: hearth models bench.)"))
         self.query_one("#pick", Static).update(text)
 
     def _highlighted_key(self) -> str | None:
