@@ -14,7 +14,9 @@ from bench.quants import quantized
 from engine import paths
 from engine.errors import FetchError
 from engine.models.discover import local_models
-from engine.models.fetch import download, partial_path, remote_file
+from engine.models.fetch import download, partial_path, read_remote_header, remote_file
+from engine.models.fit import estimate_file, meta_estimator
+from engine.models.gguf import parse_header, read_gguf
 from tests.hubserver import HubServer
 from tui.cli import main
 
@@ -170,3 +172,44 @@ def test_cancel_stops_a_stalled_download_at_once(hub, tmp_path) -> None:
         download(remote_file(REPO, NAME), tmp_path / NAME, cancel=cancel)
     assert time.monotonic() - started < 3  # not the 30 s read timeout
     assert partial_path(tmp_path / NAME).stat().st_size >= 4 * 2**20 - 2**20
+
+
+@pytest.fixture
+def hub_two(q4_0: Path, gemma_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with HubServer({f"{REPO}/{NAME}": q4_0, f"google/gemma-3-270m-GGUF/{gemma_path.name}": gemma_path}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield server
+
+
+@pytest.mark.parametrize("which", ["smollm2", "gemma"])
+def test_header_over_http_range_gives_the_same_estimate(hub_two, q4_0, gemma_path, which) -> None:
+    """Only the header travels (1.8 MB for SmolLM2 with its BPE merges; Gemma's 262,144-token
+    vocabulary makes its header 6.5 MB), and the estimate from it equals the whole file's."""
+    repo, name, local = ((REPO, NAME, q4_0) if which == "smollm2"
+                         else ("google/gemma-3-270m-GGUF", gemma_path.name, gemma_path))
+    header = read_remote_header(remote_file(repo, name))
+    size = local.stat().st_size
+    with local.open("rb") as handle:
+        header_length = parse_header(handle.read(16 * 2**20))[2]
+    assert header_length <= header.bytes_read <= 1.3 * header_length + 2**18 and header.bytes_read < size / 10
+    for n_ctx in (1024, 8192):
+        assert meta_estimator(header.meta)(n_ctx) == estimate_file(local, n_ctx)
+    assert header.meta.quantization == read_gguf(local).quantization
+    assert hub_two.sent < size / 2  # the connection was closed once the header was in
+
+
+def test_models_info_and_pull_answer_from_the_header_before_downloading(hub_two, q4_0, capsys) -> None:
+    assert main(["models", "info", f"{REPO}/{NAME}", "--ctx", "2048"]) == 0
+    out = capsys.readouterr().out
+    assert "on the hub" in out and "KB of" in out and "needs" not in out.split("on the hub")[0]
+    assert "total" in out and "fits" in out
+    # too large for the budget: refused from the header, nothing downloaded
+    assert main(["models", "pull", "SmolLM2-135M-Instruct:Q4_0", "--ram", "300M", "--ctx", "8192"]) == 1
+    err = capsys.readouterr().err
+    assert "from its header on the hub" in err and "not downloaded" in err
+    assert not list(paths.models_dir().glob("*.gguf*"))
+    # fits: the figures come first, then the download
+    assert main(["models", "pull", "SmolLM2-135M-Instruct:Q4_0", "--ctx", "2048"]) == 0
+    err = capsys.readouterr().err
+    assert f"{NAME}: fits, needs" in err and "from its header" in err
+    assert (paths.models_dir() / NAME).stat().st_size == q4_0.stat().st_size

@@ -24,6 +24,7 @@ from pathlib import Path
 from engine.checksums import sha256_digest
 from engine.errors import FetchCancelled, FetchError, HubUnreachable
 from engine.http_cancel import closed_on_cancel
+from engine.models.gguf import GGUFMeta, HeaderCutShort, meta_from_header, parse_header
 
 LOG = logging.getLogger("hearth.fetch")
 
@@ -198,3 +199,59 @@ def download(
     os.replace(partial, dest)
     LOG.info("downloaded %s (%d bytes, %d resumed)", dest, have, resumed_from)
     return dest
+
+
+HEADER_LIMIT = 64 * 2**20
+"""Most bytes read looking for the end of a GGUF header (a 262,144-token vocabulary takes about
+4 MiB; the biggest vocabularies in use are under 16 MiB)."""
+
+
+@dataclass(frozen=True)
+class RemoteHeader:
+    """A GGUF on the hub, known from its header alone: what it says, and the bytes fetched."""
+
+    meta: GGUFMeta
+    bytes_read: int
+
+
+def read_remote_header(remote: RemoteFile, timeout: float = 30.0) -> RemoteHeader:
+    """Read the header of a GGUF on the hub without downloading its weights: one GET with
+    ``Range: bytes=0-`` :data:`HEADER_LIMIT` - 1, streamed and parsed as it arrives, closed as
+    soon as the header (metadata and tensor table) is complete. A server that ignores the range
+    is read no further either.
+
+    Raises:
+        HubUnreachable: the hub cannot be reached.
+        FetchError: the server refused, or the file is not a GGUF this reader knows.
+    """
+    import httpx  # the download stack loads when it is used
+
+    data = bytearray()
+    attempt_at = 256 * 2**10
+    try:
+        with httpx.stream("GET", remote.url, headers={"Range": f"bytes=0-{HEADER_LIMIT - 1}"},
+                          follow_redirects=True, timeout=httpx.Timeout(timeout, connect=10.0)) as response:
+            if response.status_code not in (200, 206):
+                raise FetchError(f"reading the header of {remote.name} failed: HTTP {response.status_code}")
+            for chunk in response.iter_bytes(64 * 2**10):
+                data += chunk
+                if len(data) < attempt_at and len(data) < HEADER_LIMIT:
+                    continue
+                attempt_at = len(data) + max(256 * 2**10, len(data) // 4)
+                try:
+                    fields, table, length = parse_header(bytes(data))
+                except HeaderCutShort:
+                    if len(data) >= HEADER_LIMIT:
+                        break
+                    continue
+                return RemoteHeader(meta_from_header(fields, table, Path(remote.name)), len(data))
+    except (ValueError, KeyError) as exc:
+        raise FetchError(f"{remote.name} on the hub is not a GGUF hearth can read ({exc})") from None
+    except _network_errors() as exc:
+        raise HubUnreachable(f"cannot reach {hub_endpoint()} ({type(exc).__name__})") from None
+    try:  # the stream ended (a short file) or hit the limit: one last try on what came
+        fields, table, length = parse_header(bytes(data))
+    except ValueError as exc:
+        raise FetchError(f"the header of {remote.name} could not be read from its first "
+                         f"{len(data)} bytes ({exc})") from None
+    return RemoteHeader(meta_from_header(fields, table, Path(remote.name)), len(data))

@@ -162,19 +162,23 @@ class _Header:
         return values
 
 
-def read_header(path: Path) -> tuple[dict[str, Any], list[TensorInfo]]:
-    """The metadata (key -> value; long arrays as :class:`Skipped`) and the tensor table of the
-    GGUF at ``path``. Only the header is read (the file is memory-mapped).
+class HeaderCutShort(ValueError):
+    """The bytes given end before the GGUF header does."""
+
+
+def parse_header(data: Any) -> tuple[dict[str, Any], list[TensorInfo], int]:
+    """The metadata (key -> value; long arrays as :class:`Skipped`), the tensor table, and the
+    header's length in bytes, from the first bytes of a GGUF (``bytes`` or a memory map).
 
     Raises:
-        ValueError, struct.error, OSError: not a GGUF this reader knows (version 2 or 3,
-            little-endian), or a header cut short.
+        HeaderCutShort: ``data`` ends inside the header (read more of the file).
+        ValueError: not a GGUF this reader knows (version 2 or 3, little-endian).
     """
     import gguf  # llama.cpp's own tables; numpy-heavy, so loaded when a model is looked at
 
     _formats()
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        header = _Header(data)
+    header = _Header(data)
+    try:
         if data[:4] != GGUF_MAGIC:
             raise ValueError("no GGUF magic")
         header.at = 4
@@ -195,6 +199,22 @@ def read_header(path: Path) -> tuple[dict[str, Any], list[TensorInfo]]:
             block, type_size = gguf.GGML_QUANT_SIZES[kind]
             n_elements = prod(dims)
             tensors.append(TensorInfo(name, kind.name, n_elements, n_elements // block * type_size))
+    except struct.error:
+        raise HeaderCutShort(f"the header goes on past byte {len(data)}") from None
+    if header.at > len(data):  # a string ran past the end
+        raise HeaderCutShort(f"the header goes on past byte {len(data)}")
+    return fields, tensors, header.at
+
+
+def read_header(path: Path) -> tuple[dict[str, Any], list[TensorInfo]]:
+    """The metadata and tensor table of the GGUF at ``path`` (:func:`parse_header`). Only the
+    header is read (the file is memory-mapped).
+
+    Raises:
+        ValueError, OSError: not a GGUF this reader knows, or a header cut short.
+    """
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        fields, tensors, _ = parse_header(data)
     return fields, tensors
 
 
@@ -218,6 +238,12 @@ def read_gguf(path: Path) -> GGUFMeta:
         raise ModelLoadError(
             f"{path.name} is corrupted or incomplete: its GGUF header or tensor table cannot be read ({exc})"
         ) from None
+    return meta_from_header(fields, table, path)
+
+
+def meta_from_header(fields: dict[str, Any], table: list[TensorInfo], path: Path) -> GGUFMeta:
+    """What a parsed header says (:func:`parse_header`); ``path`` names the file (local, or the
+    file name of one on the hub)."""
 
     def value(key: str) -> Any:
         return fields.get(key)

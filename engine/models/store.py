@@ -16,9 +16,10 @@ from engine.errors import ConfigError, FetchError, HubUnreachable
 from engine.models.budget import MemoryBudget, memory_budget
 from engine.models.catalog import CatalogModel, find_model, load_catalog, parse_quant
 from engine.models.discover import find_local
-from engine.models.estimate import mib
-from engine.models.fetch import DISK_RESERVE, RemoteFile, partial_path, remote_file
+from engine.models.estimate import MemoryEstimate, mib
+from engine.models.fetch import DISK_RESERVE, RemoteFile, RemoteHeader, partial_path, read_remote_header, remote_file
 from engine.models.fetch import download as plain_download
+from engine.models.fit import meta_estimator
 from engine.models.gguf import read_gguf
 from engine.models.picker import plan_family
 
@@ -61,15 +62,25 @@ class Pulled:
     n_ctx: int
 
 
-def pull(spec: str, n_ctx: int, budget: MemoryBudget, download: Downloader | None = None) -> Pulled:
+Announce = Callable[[RemoteHeader, MemoryEstimate], None]
+"""Told what a model needs, from its header on the hub, before its weights are downloaded."""
+
+
+def pull(spec: str, n_ctx: int, budget: MemoryBudget, download: Downloader | None = None,
+         announce: Announce | None = None) -> Pulled:
     """Download ``FAMILY[:QUANT]`` into hearth's models directory: the named quantization, or
     the picker's choice for ``n_ctx`` and ``budget`` (with the hub's real sizes), through
     ``download`` (:func:`engine.models.fetch.download` without progress by default). An existing
     complete file is reused.
 
+    Before a byte of weights moves, the file's header is read from the hub (HTTP range,
+    :func:`engine.models.fetch.read_remote_header`): its real estimate at ``n_ctx`` must fit
+    ``budget``; ``announce`` is told the figures.
+
     Raises:
         ConfigError: unknown family or quantization.
-        FetchError: as :func:`engine.models.fetch.download`; nothing fits (no quantization named).
+        FetchError: as :func:`engine.models.fetch.download`; nothing fits (no quantization named);
+            the header says the file does not fit (nothing is downloaded).
     """
     family, _, quant = spec.partition(":")
     model = find_model(family)
@@ -86,6 +97,14 @@ def pull(spec: str, n_ctx: int, budget: MemoryBudget, download: Downloader | Non
     dest = paths.models_dir() / model.file_name(quant)
     if not dest.exists():
         remote = remote_file(model.repo, model.file_name(quant))
+        header = read_remote_header(remote)
+        estimate = meta_estimator(header.meta)(n_ctx)
+        if estimate.needed > budget.usable:
+            raise FetchError(f"{remote.name} needs about {mib(estimate.needed)} at n_ctx {n_ctx} (from its "
+                             f"header on the hub), but this machine can give {mib(budget.usable)}: "
+                             "not downloaded")
+        if announce is not None:
+            announce(header, estimate)
         (download or plain_download)(remote, dest)
     return Pulled(dest, n_ctx)
 

@@ -19,8 +19,8 @@ from engine.models import speed as machine_speed
 from engine.models.budget import MemoryBudget, memory_budget
 from engine.models.catalog import find_model
 from engine.models.discover import discover_models
-from engine.models.estimate import mib
-from engine.models.fetch import RemoteFile, download
+from engine.models.estimate import MemoryEstimate, mib
+from engine.models.fetch import RemoteFile, RemoteHeader, download, read_remote_header, remote_file
 from engine.models.fit import meta_estimator
 from engine.models.gguf import read_gguf
 from engine.models.picker import Plan, plan_family, recommend
@@ -48,12 +48,20 @@ def run_models(args: argparse.Namespace, settings: Settings, endpoint: str | Non
     if args.action == "bench":
         return _bench(settings, args.json)
     if args.action == "info":
-        return _info(Path(args.target).expanduser(), n_ctx, budget, args.json, known_speed())
+        return _info(args.target, n_ctx, budget, args.json, known_speed())
     if args.action == "recommend":
         return _recommend(args.target, n_ctx, budget, args.json, this_machine(settings),
                           settings.models.min_tokens_per_s)
     if args.action == "pull":
-        pulled = pull(args.target, n_ctx, budget, download=download_with_bar)
+        speed = known_speed()
+
+        def announce(header: RemoteHeader, estimate: MemoryEstimate) -> None:
+            predicted = speed.tokens_per_s(bytes_per_token(header.meta)) if speed else None
+            say(f"{header.meta.path.name}: fits, needs {mib(estimate.needed)} at n_ctx {n_ctx} of the "
+                f"{mib(budget.usable)} this machine can give{_speed_text(predicted)} (from its header: "
+                f"{header.bytes_read / 1024:.0f} KB read)", file=sys.stderr)
+
+        pulled = pull(args.target, n_ctx, budget, download=download_with_bar, announce=announce)
         if pulled.n_ctx != n_ctx:
             say(f"hearth: chosen for n_ctx {pulled.n_ctx} (nothing fits at {n_ctx}); "
                   f"run it with --n-ctx {pulled.n_ctx}", file=sys.stderr)
@@ -167,14 +175,24 @@ def _list(settings: Settings, endpoint: str | None, n_ctx: int, budget: MemoryBu
     return 0
 
 
-def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool, speed: MachineSpeed | None) -> int:
-    meta = read_gguf(path)
+def _info(target: str, n_ctx: int, budget: MemoryBudget, as_json: bool, speed: MachineSpeed | None) -> int:
+    """A local GGUF, or ``OWNER/REPO/FILE.gguf`` on the hub (only its header is read)."""
+    path = Path(target).expanduser()
+    source = ""
+    if not path.exists() and target.count("/") >= 2 and target.endswith(".gguf"):
+        owner, repo, name = target.split("/", 2)
+        remote = remote_file(f"{owner}/{repo}", name)
+        header = read_remote_header(remote)
+        meta, size = header.meta, remote.size or 0
+        source = f"on the hub: {header.bytes_read / 1024:.0f} KB of {mib(size)} read (the header)"
+    else:
+        meta, size = read_gguf(path), path.stat().st_size
     estimate = meta_estimator(meta)(n_ctx)
     fits = estimate.needed <= budget.usable
     predicted = speed.tokens_per_s(bytes_per_token(meta)) if speed else None
     record = {
         "path": str(path), "name": meta.name, "architecture": meta.architecture,
-        "quantization": meta.quantization, "n_params": meta.n_params, "file_bytes": path.stat().st_size,
+        "quantization": meta.quantization, "n_params": meta.n_params, "file_bytes": size,
         "n_ctx": n_ctx, "n_ctx_train": meta.arch.n_ctx_train, "n_layer": meta.arch.n_layer,
         "n_embd": meta.arch.n_embd, "n_head": meta.arch.n_head, "n_head_kv": meta.arch.n_head_kv,
         "n_vocab": meta.arch.n_vocab, "estimate": estimate.as_dict(), "budget": budget.as_dict(),
@@ -187,6 +205,8 @@ def _info(path: Path, n_ctx: int, budget: MemoryBudget, as_json: bool, speed: Ma
     approx = " (approximate: missing " + ", ".join(meta.missing) + ")" if meta.missing else ""
     say(f"{meta.name}  {meta.architecture}, {meta.n_params / 1e6:.0f}M parameters, "
           f"{meta.quantization or '?'}, trained context {meta.arch.n_ctx_train}")
+    if source:
+        say(source)
     say(f"memory at n_ctx {n_ctx}{approx}:")
     for part in ("weights", "kv_cache", "compute", "overhead"):
         say(f"  {part:9} {mib(getattr(estimate, part)):>12}")
