@@ -74,12 +74,14 @@ def remote_file(repo: str, filename: str, timeout: float = 10.0) -> RemoteFile:
         FetchError: the hub has no such repository or file, or refused the request.
     """
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, RepositoryNotFoundError
 
     endpoint = hub_endpoint()
-    url = hf_hub_url(repo, filename, endpoint=endpoint)
     try:
+        url = hf_hub_url(repo, filename, endpoint=endpoint)
         meta = get_hf_file_metadata(url, timeout=timeout, endpoint=endpoint)
+    except HFValidationError:
+        raise FetchError(f"{repo!r} is not a hub repository name (OWNER/REPO)") from None
     except (EntryNotFoundError, RepositoryNotFoundError):
         raise FetchError(f"{repo} on {endpoint} has no file {filename}") from None
     except HfHubHTTPError as exc:

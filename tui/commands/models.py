@@ -179,7 +179,8 @@ def _info(target: str, n_ctx: int, budget: MemoryBudget, as_json: bool, speed: M
     """A local GGUF, or ``OWNER/REPO/FILE.gguf`` on the hub (only its header is read)."""
     path = Path(target).expanduser()
     source = ""
-    if not path.exists() and target.count("/") >= 2 and target.endswith(".gguf"):
+    on_hub = not target.startswith(("/", ".", "~")) and target.count("/") >= 2 and target.endswith(".gguf")
+    if on_hub and not path.exists():
         owner, repo, name = target.split("/", 2)
         remote = remote_file(f"{owner}/{repo}", name)
         header = read_remote_header(remote)
