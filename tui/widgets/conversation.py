@@ -122,10 +122,6 @@ class ReplyView(Vertical):
     def markdown(self) -> ReplyMarkdown:
         return self.query_one(ReplyMarkdown)
 
-    @property
-    def streaming(self) -> bool:
-        return self._tail is not None
-
     async def start_stream(self) -> None:
         """Begin streaming into an empty reply: no status label, an ellipsis until text comes."""
         self.status = "streaming"
