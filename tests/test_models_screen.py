@@ -115,3 +115,25 @@ async def test_f2_lists_fits_switches_and_removes(gguf_path) -> None:
         await pilot.press("d")
         await wait_until(pilot, lambda: not own.exists())
         assert any(f"Removed {own.name}" in n.message for n in app._notifications)
+
+
+async def test_f2_shows_predicted_speed_once_the_machine_is_measured(gguf_path) -> None:
+    """With this machine's speed kept (as hearth models bench leaves it), catalog rows show
+    predicted tokens/s and the pick says how fast it will be; a machine too slow for the bigger
+    models gets a smaller one."""
+    from engine.models import speed
+
+    speed.save(speed.MachineSpeed(bandwidth=2e9, fixed_s=0.02, threads=2), paths.machine_speed_path())
+    app = make_app(gguf_path)
+    app.budget_override = MemoryBudget(available=16 * 1024 * MIB, margin=1024 * MIB, source="test")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.listed)
+        from textual.widgets import OptionList
+
+        rows = [str(option.prompt) for option in app.screen.query_one(OptionList).options]
+        assert sum("tok/s" in row for row in rows) >= 10, rows
+        pick = str(app.screen.query_one("#pick").render())
+        assert "predicted" in pick and "tokens/s here" in pick and "Qwen3-4B" in pick  # too slow for it
+        recommended = next(row for row in rows if "recommended" in row)
+        assert "Qwen3-4B" not in recommended
