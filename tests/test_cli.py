@@ -99,7 +99,7 @@ def test_models_bench_measures_once_and_speeds_are_shown(gguf_path: Path, tmp_pa
     assert "GB/s" in bench.stdout and "ms per token" in bench.stdout and kept.exists()
     info = run("models", "info", str(gguf_path), "--json", env=env)
     record = json.loads(info.stdout)
-    assert record["predicted_tokens_per_s"] > 1 and record["bytes_per_token"] == record["estimate"]["weights"]
+    assert record["predicted_tokens_per_s"] > 0 and record["bytes_per_token"] == record["estimate"]["weights"]
     listed = run("models", "list", env=env)
     assert re.search(r"~\d+ tok/s", listed.stdout), listed.stdout
     kept.unlink()  # recommend measures by itself when nothing is kept and the starter is here
