@@ -21,6 +21,8 @@ class StopText:
 
     def feed(self, text: str) -> str:
         """The part of everything fed so far that can be shown now (nothing once stopped)."""
+        if not self.stops:  # most models: nothing to watch for, nothing held (the token loop)
+            return text
         if self.stopped:
             return ""
         held = self._held + text

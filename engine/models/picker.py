@@ -62,6 +62,10 @@ class Plan:
     tokens_per_s: float | None = None
     """Predicted token generation of the pick on this machine (None: not measured)."""
 
+    def predict(self, speed: MachineSpeed | None) -> None:
+        """Set :attr:`tokens_per_s` for the pick on a machine of ``speed`` (``None``: unknown)."""
+        self.tokens_per_s = speed.tokens_per_s(self.pick.size) if speed and self.pick else None
+
     @property
     def quant(self) -> str:
         """The picked quantization; "" when nothing fits."""
@@ -164,9 +168,8 @@ def recommend(n_ctx: int, budget: MemoryBudget, machine: str | None = None,
     catalog = catalog or load_catalog()
     plans = [p for p in (plan_family(m, n_ctx, budget, machine=machine, catalog=()) for m in catalog)
              if p.pick is not None]
-    if speed is not None:
-        for plan in plans:
-            plan.tokens_per_s = speed.tokens_per_s(plan.pick.size) if plan.pick else None
+    for plan in plans:
+        plan.predict(speed)
     full = [p for p in plans if p.n_ctx == min(n_ctx, p.model.arch.n_ctx_train)]
 
     def good(group: list[Plan]) -> list[Plan]:

@@ -229,9 +229,9 @@ def _recommend(family: str | None, n_ctx: int, budget: MemoryBudget, as_json: bo
     note = ""
     if family:
         model, sizes, note = with_hub_sizes(find_model(family))
-        plan: Plan | None = plan_family(model, n_ctx, budget, sizes)
-        if plan is not None and plan.pick is not None and speed is not None:
-            plan.tokens_per_s = speed.tokens_per_s(plan.pick.size)
+        family_plan = plan_family(model, n_ctx, budget, sizes)
+        family_plan.predict(speed)
+        plan: Plan | None = family_plan
     else:
         plan = recommend(n_ctx, budget, speed=speed, min_tokens_per_s=min_tokens_per_s)
         note = "sizes estimated from the catalog"

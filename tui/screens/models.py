@@ -146,8 +146,7 @@ class ModelsScreen(ModalScreen["Pulled | None"]):
         best = recommend(self.n_ctx, self.budget, speed=speed,
                          min_tokens_per_s=self.app.settings.models.min_tokens_per_s)
         for plan in plans:
-            if plan.pick is not None and speed is not None:
-                plan.tokens_per_s = speed.tokens_per_s(plan.pick.size)
+            plan.predict(speed)
         self.post_message(ModelsListed(local, plans, best))
 
     def on_models_listed(self, message: ModelsListed) -> None:
