@@ -56,11 +56,12 @@ def configure_logging(path: Path, level: int = logging.INFO) -> None:
     LOGGER.propagate = False
 
 
-def route_llama_log(llama_cpp: Any) -> None:
-    """Install the llama.cpp log callback (replacing llama-cpp-python's, which prints to stderr)."""
+def route_llama_log(llama_cpp: Any) -> bool:
+    """Install the llama.cpp log callback (replacing llama-cpp-python's, which prints to stderr).
+    True the first time (it was installed now), False after."""
     global _callback
     if _callback is not None:
-        return
+        return False
 
     @llama_cpp.llama_log_callback
     def _on_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
@@ -77,6 +78,7 @@ def route_llama_log(llama_cpp: Any) -> None:
 
     _callback = _on_log
     llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+    return True
 
 
 class LogWriter(io.TextIOBase):

@@ -19,18 +19,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=".venv/.hearth-setup${extras}"
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml scripts/setup.sh scripts/llama_build.py engine/cpu.py | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
-        # A native build on x86-64 CPUs with AMX segfaults in ggml_backend_amx_mul_mat on the first
-        # decode (llama.cpp's AMX path): build for AVX2 instead. ARM (a Pi) keeps the native build.
-        case "$(uname -m)" in
-            x86_64|amd64) export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" ;;
-        esac
-        echo "hearth: building llama-cpp-python (about 4 minutes on 2 cores; pip caches it after)" >&2
-        .venv/bin/python -m pip install --quiet "llama-cpp-python==0.3.36"
-    fi
+    # llama-cpp-python built for this CPU's own features: no AVX2 -> a build without it (the default
+    # one dies with SIGILL there), AVX-512/VNNI -> used, AMX -> left out (it crashes); ARM -> native.
+    # Prints the choice when it builds; `python3 scripts/llama_build.py show` says it any time.
+    .venv/bin/python scripts/llama_build.py install
     .venv/bin/python -m pip install --quiet -e ".${extras}"
     echo "$want" > "$stamp"
 fi

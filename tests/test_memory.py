@@ -16,6 +16,7 @@ from engine.chat.llama import LlamaBackend
 from engine.errors import ConfigError, ModelLoadError
 from engine.models.budget import MemoryBudget, _cgroup_room, memory_budget
 from engine.models.fit import check_fits, estimate_file
+from tests.cgroup import in_group, v1_memory_group
 from tui.cli import main
 from tui.commands.models import parse_size
 
@@ -123,29 +124,19 @@ def test_cgroup_v1_limits_nested_and_container_root(tmp_path: Path) -> None:
     assert _cgroup_room(root, proc) is None
 
 
-V1_MEMORY = Path("/sys/fs/cgroup/memory")
-
-
 @pytest.mark.model
 def test_ask_is_refused_before_loading_in_a_cgroup_v1_memory_group(gguf_path: Path, tmp_path: Path) -> None:
     """A real cgroup v1 memory group limited to 150 MiB (Docker on a v1 host, older Raspberry Pi
     OS): hearth reads the limit and refuses the model with the figures, instead of the OOM
     killer ending it (exit 137, no message)."""
-    assert (V1_MEMORY / "memory.limit_in_bytes").exists(), "this machine has a cgroup v1 memory controller"
-    group = V1_MEMORY / f"hearth-test-{os.getpid()}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(150 * MIB))
+    with v1_memory_group(150 * MIB) as group:
         hearth = Path(sys.executable).with_name("hearth")
-        script = f'echo $$ > {group}/cgroup.procs && exec "$@"'
-        done = subprocess.run(["sh", "-c", script, "sh", str(hearth), "ask", "--model", str(gguf_path),
-                               "--n-ctx", "2048", "What is the capital of France?"],
+        done = subprocess.run(in_group(group, [str(hearth), "ask", "--model", str(gguf_path),
+                                               "--n-ctx", "2048", "What is the capital of France?"]),
                               capture_output=True, text=True, timeout=120,
                               env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "c"),
                                    "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_STATE_HOME": str(tmp_path / "s")})
         assert int((group / "memory.failcnt").read_text()) == 0  # never even reached the limit
-    finally:
-        group.rmdir()
     assert done.returncode == 1, (done.returncode, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cgroup v1 memory.limit_in_bytes" in lines[0], done.stderr

@@ -66,6 +66,11 @@ def build_parser() -> Parser:
                        help="devices: input devices and their rates; test: record (or --file) and transcribe")
     voice.add_argument("--file", metavar="WAV", help="test: transcribe this audio file instead of recording")
     voice.add_argument("--seconds", type=count(1, 600), metavar="N", help="test: record at most N seconds")
+    doctor = commands.add_parser("doctor", help="check everything hearth needs, one line each with a fix",
+                                 description="Check everything hearth needs, one line each with a fix.")
+    doctor.add_argument("--model", metavar="PATH", default=argparse.SUPPRESS, help="check this GGUF instead")
+    doctor.add_argument("--n-ctx", type=int, metavar="TOKENS", default=argparse.SUPPRESS,
+                        help="check the fit at this context window")
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
     models = commands.add_parser("models", help="list, recommend, fetch and inspect models")
@@ -161,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "config":
             return run_config(args.action)
+        if args.command == "doctor":
+            from tui.commands.doctor import run_doctor
+
+            return run_doctor(args)
         settings = settings_from_args(args)
         if args.command == "voice":
             return run_voice(args, settings)

@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from engine import logs
+from engine import cpu, logs
 from engine.chat.backend import GenerationParams, Message, ModelInfo, TokenEvent
 from engine.chat.kv_state import KVStateStore, model_identity
 from engine.chat.stop_text import StopText
@@ -129,10 +129,15 @@ class LlamaBackend:
             check_gguf_file(self.model_path)
             if self.fit_check is not None:  # never an OOM kill: refuse with the figures instead
                 self.fit_check(self.model_path, self._n_ctx)
+            wrong_build = cpu.build_runs_here()
+            if wrong_build:
+                raise ModelLoadError(wrong_build)
             import llama_cpp  # heavy (the native library): loaded with the first model
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            logs.route_llama_log(llama_cpp)
+            if logs.route_llama_log(llama_cpp):  # the first load: say what this build uses
+                machine, flags = cpu.this_machine()
+                LOG.info(cpu.build_report(llama_cpp.llama_print_system_info().decode(), machine, flags))
             logs.first_native_error = ""
             LOG.info("loading %s (n_ctx=%d, threads=%d)", self.model_path, self._n_ctx, self.n_threads)
             started = time.perf_counter()
