@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.cpu import choose_build, this_machine
 from tests.cgroup import in_group, v1_memory_group
 
 HEARTH = [str(Path(sys.executable).with_name("hearth"))]
@@ -59,7 +60,10 @@ def test_doctor_passes_every_check_on_this_machine(set_up: Path, gguf_path: Path
     found = lines_of(done)
     assert done.returncode == 0, done.stdout
     assert all(line.startswith("ok") for line in found.values()), done.stdout
-    assert "AVX512" in found["llama.cpp"] and "AMX left out on purpose" in found["llama.cpp"]
+    picked = choose_build(*this_machine())  # what set-up built here: the doctor sees it in use
+    uses = found["llama.cpp"].split("llama.cpp uses ")[1].split(";")[0].split()
+    assert [o for o in picked.uses if o != "SSE42"] == [o for o in uses if o not in ("SSE3", "SSSE3")]
+    assert ("AMX left out on purpose" in found["llama.cpp"]) == bool(picked.left_out)
     assert gguf_path.name in found["model"] and "fits" in found["model"]
     assert "1 chats, integrity_check ok" in found["history"]
     assert "filemic" in found["microphone"]

@@ -44,7 +44,30 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE chats ADD COLUMN window_start INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: full-text search over every message (SQLite FTS5, an external-content index of
+    # messages.content kept in step by triggers; 'rebuild' indexes the rows saved before it)
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    """,
 )
+
+MATCH_START = "\x02"
+MATCH_END = "\x03"
+"""What :meth:`HistoryStore.search` puts around each matched word of a snippet (STX/ETX: a
+stray one in a message only moves a highlight; the text is made inert after splitting)."""
 
 
 BUSY_S = 10.0
@@ -67,6 +90,19 @@ class ChatSummary:
     updated_at: float
     """Unix time, seconds."""
     n_messages: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One message matching a search: its chat, when it was written (Unix seconds), and a
+    snippet of about 12 words with :data:`MATCH_START`/:data:`MATCH_END` around the matches."""
+
+    chat_id: int
+    chat_title: str
+    message_id: int
+    role: str
+    created_at: float
+    snippet: str
 
 
 @dataclass(frozen=True)
@@ -254,9 +290,39 @@ class HistoryStore:
             ).fetchall()
         return [StoredMessage(*row) for row in rows]
 
+    def search(self, words: str, limit: int = 50) -> list[SearchHit]:
+        """Messages containing every word of ``words`` (any case, accents ignored; the last word
+        may be the start of one, as someone types), best match first (FTS5's bm25 rank).
+        ``words`` is plain text: FTS5 query syntax in it (quotes, AND, ``-``, ``:``) is searched
+        for, not obeyed. No words, no hits."""
+        query = fts_query(words)
+        if not query:
+            return []
+        with self._using("search the chats") as db:
+            rows = db.execute(
+                "SELECT m.chat_id, c.title, m.id, m.role, m.created_at, "
+                f"snippet(messages_fts, 0, '{MATCH_START}', '{MATCH_END}', '…', 12) "
+                "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+                "JOIN chats c ON c.id = m.chat_id WHERE messages_fts MATCH ? "
+                "ORDER BY rank LIMIT ?",
+                (query, limit),
+            ).fetchall()
+        return [SearchHit(*row) for row in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def fts_query(words: str) -> str:
+    """An FTS5 query matching every word of ``words`` as typed: each word a quoted string (so
+    ``AND``, ``"``, ``-`` and ``col:`` are text, not syntax), the last one also as a prefix.
+    Empty when there are no words."""
+    parts = [w for w in words.split() if w.strip('"')]
+    quoted = ['"' + w.replace('"', '""') + '"' for w in parts]
+    if quoted:
+        quoted[-1] += "*"
+    return " ".join(quoted)
 
 
 def _when_unlocked(step: Callable[[], object]) -> None:
@@ -275,7 +341,14 @@ def _when_unlocked(step: Callable[[], object]) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    """The SQL statements of a migration script (split on ``;``; the scripts hold no strings
-    with semicolons), run one by one inside the migration's transaction (``executescript``
-    would commit it first)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """The SQL statements of a migration script, run one by one inside the migration's
+    transaction (``executescript`` would commit it first). Split where SQLite says a statement
+    is complete (``sqlite3.complete_statement``), so a trigger's ``BEGIN ... END`` stays whole."""
+    statements, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return statements
