@@ -71,6 +71,21 @@ def build_parser() -> Parser:
     doctor.add_argument("--model", metavar="PATH", default=argparse.SUPPRESS, help="check this GGUF instead")
     doctor.add_argument("--n-ctx", type=int, metavar="TOKENS", default=argparse.SUPPRESS,
                         help="check the fit at this context window")
+    history = commands.add_parser("history", help="list, show, search and export past chats",
+                                  description="Past chats: list, show, search and export them.")
+    past = history.add_subparsers(dest="action", metavar="ACTION", required=True)
+    past.add_parser("list", help="every chat: id, last update, messages, title",
+                    description="Every chat: id, last update, number of messages, title.")
+    show = past.add_parser("show", help="a chat's messages", description="Print a chat's messages.")
+    show.add_argument("id", type=count(1), help="the chat's id (`hearth history list`)")
+    search = past.add_parser("search", help="messages containing words, across every chat",
+                             description="Messages containing every word (any case), across every chat.")
+    search.add_argument("words", nargs="+", help="words to find (the last may be the start of one)")
+    export = past.add_parser("export", help="a chat as Markdown or JSON",
+                             description="Write a chat as Markdown or JSON (every message with role, text, time, status).")
+    export.add_argument("id", type=count(1), help="the chat's id (`hearth history list`)")
+    export.add_argument("--format", choices=["md", "json"], default="md", help="md (default) or json")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
     models = commands.add_parser("models", help="list, recommend, fetch and inspect models")
@@ -166,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "config":
             return run_config(args.action)
+        if args.command == "history":
+            from tui.commands.history import run_history
+
+            return run_history(args)
         if args.command == "doctor":
             from tui.commands.doctor import run_doctor
 

@@ -111,6 +111,8 @@ class StoredMessage:
     role: str
     content: str
     status: MessageStatus
+    created_at: float = 0.0
+    """Unix time, seconds."""
 
 
 class HistoryStore:
@@ -285,7 +287,7 @@ class HistoryStore:
         """A chat's messages, oldest first."""
         with self._using("read the chat") as db:
             rows = db.execute(
-                "SELECT id, role, content, status FROM messages WHERE chat_id = ? ORDER BY id",
+                "SELECT id, role, content, status, created_at FROM messages WHERE chat_id = ? ORDER BY id",
                 (chat_id,),
             ).fetchall()
         return [StoredMessage(*row) for row in rows]
