@@ -41,10 +41,10 @@ def run_history(args: argparse.Namespace) -> int:
             if not chats:
                 say("no chats yet", file=sys.stderr)
         elif args.action == "show":
-            chat = store.get_chat(args.id)
-            if chat is None:
+            found = store.get_chat(args.id)
+            if found is None:
                 raise HistoryError(f"there is no chat {args.id} (`hearth history list` shows them)")
-            say(f"# {chat.title}  ({when(chat.updated_at)}, {chat.model or 'model unknown'})")
+            say(f"# {found.title}  ({when(found.updated_at)}, {found.model or 'model unknown'})")
             for m in store.messages(args.id):
                 note = f" {STATUS_NOTES[m.status]}" if m.status in STATUS_NOTES else ""
                 print()
