@@ -103,3 +103,37 @@ async def test_chats_screen_rename_delete_open() -> None:
         assert reply.text == "half an answer" and reply.status == "stopped"
         assert "stopped" in str(reply.query_one(".reply-status").render())
         assert app.session.chat_id == newer
+
+
+async def test_search_filters_as_you_type_and_opens_the_chat_at_the_match() -> None:
+    store = HistoryStore(paths.history_db_path())
+    soup = store.create_chat("soup")
+    for i in range(30):  # a long chat: the match is far above the newest messages
+        store.add_message(soup, "user", f"question {i}")
+        store.add_message(soup, "assistant", "Simmer the lentils for 25 minutes." if i == 3 else f"answer {i}")
+    other = store.create_chat("disks")
+    store.add_message(other, "user", "which files fill my disk?")
+    store.close()
+
+    app = make_app(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await skip_first_run(pilot)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen))
+        chats = app.screen.query_one("#chats")
+        assert chats.option_count == 2  # every chat, until words are typed
+        await pilot.press("slash", *"lent")  # the search field; "r"/"d" type, not rename/delete
+        await wait_until(pilot, lambda: chats.option_count == 1)
+        label = str(chats.get_option_at_index(0).prompt)
+        assert "soup" in label and "lentils" in label and "hearth:" in label
+        await pilot.press("backspace", "backspace", "backspace", "backspace", *"disk")
+        await wait_until(pilot, lambda: "disks" in str(chats.get_option_at_index(0).prompt))
+        assert app.store.get_chat(other) is not None  # typing "d" deleted nothing
+        await pilot.press("ctrl+u", *"lentils", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.query(".-found"))
+        found = app.screen.query_one(".-found")
+        assert isinstance(found, ReplyView) and found.text == "Simmer the lentils for 25 minutes."
+        await pilot.pause()
+        conversation = found.parent
+        assert found.region.y >= conversation.region.y and found.region.y < conversation.region.bottom  # in view
+        assert app.session.chat_id == soup

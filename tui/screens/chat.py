@@ -20,7 +20,7 @@ from engine.config import with_overrides
 from engine.errors import BackendError, ContextOverflowError, HearthError, ModelLoadError
 from tui import messages as events
 from tui.frame_pacer import FramePacer
-from tui.screens.chats import ChatsScreen
+from tui.screens.chats import ChatsScreen, Opened
 from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMessage
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.prompt_input import PromptInput
@@ -298,13 +298,14 @@ class ChatScreen(Screen[None]):
             return
         self.app.push_screen(ChatsScreen(self.app.store, self.app.session.chat_id), self._open_chat)
 
-    async def _open_chat(self, chat_id: int | None) -> None:
+    async def _open_chat(self, opened: Opened | None) -> None:
         session = self.app.session
-        if chat_id is None:
+        if opened is None:
             if session.chat_id is None:  # the open chat was deleted (the session started anew)
                 await self.query_one(Conversation).clear()
                 self.query_one(PromptInput).focus()
             return
+        chat_id, found = opened
         left = session.state_snapshot()
         try:
             stored = session.open(chat_id)
@@ -312,7 +313,8 @@ class ChatScreen(Screen[None]):
             self.app.notify_error(error)
             return
         self.swap_kv_state(left)
-        await self.query_one(Conversation).show([(m.role, m.content, m.status) for m in stored])
+        at = next((i for i, m in enumerate(stored) if m.id == found), None) if found else None
+        await self.query_one(Conversation).show([(m.role, m.content, m.status) for m in stored], at=at)
         self.query_one(PromptInput).focus()
 
     @work(thread=True, group="state", exit_on_error=False)

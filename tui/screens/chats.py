@@ -1,4 +1,8 @@
-"""Past chats: open, rename, delete. A modal list, all keyboard."""
+"""Past chats: open, rename, delete, search. A modal list, all keyboard.
+
+The search field (``/`` or ctrl+f) filters as you type: with words in it the list shows every
+message containing them (FTS5, :meth:`HistoryStore.search`), and Enter opens that chat at that
+message."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from engine.chat.history import ChatSummary, HistoryStore
+from engine.chat.history import MATCH_END, MATCH_START, ChatSummary, HistoryStore, SearchHit
 from engine.errors import HearthError
 from engine.sanitize import inert
 
@@ -53,13 +57,19 @@ class RenameScreen(ModalScreen[str | None]):
         self.dismiss(title or None)
 
 
-class ChatsScreen(ModalScreen[int | None]):
-    """Dismisses with the id of the chat to open, or None."""
+Opened = tuple[int, int | None]
+"""What :class:`ChatsScreen` dismisses with: (chat id, id of the message to show, if a search
+found one)."""
+
+
+class ChatsScreen(ModalScreen[Opened | None]):
+    """Dismisses with the chat to open (and the message a search found), or None."""
 
     app: HearthApp  # this screen runs only in hearth's app: its typed `app`
 
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Close"),
+        Binding("escape", "close", "Close"),
+        Binding("slash,ctrl+f", "search", "Search"),
         Binding("r", "rename", "Rename"),
         Binding("d,delete", "delete", "Delete"),
     ]
@@ -67,6 +77,7 @@ class ChatsScreen(ModalScreen[int | None]):
     ChatsScreen { align: center middle; }
     ChatsScreen > Vertical { width: 90%; height: 80%; background: $panel; padding: 0 1; }
     ChatsScreen OptionList { height: 1fr; }
+    ChatsScreen #search { margin: 0 0 1 0; }
     """
 
     def __init__(self, store: HistoryStore, current: int | None) -> None:
@@ -76,14 +87,20 @@ class ChatsScreen(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Chats · Enter opens")
+            yield Label("Chats · Enter opens · / searches every message")
+            yield Input(placeholder="Search every chat…", id="search")
             yield OptionList(id="chats")
         yield Footer()
 
     def on_mount(self) -> None:
         self.reload()
+        self.query_one(OptionList).focus()
 
     def reload(self, highlight: int | None = None) -> None:
+        words = self.query_one("#search", Input).value
+        if words.strip():
+            self._show_hits(words)
+            return
         try:
             chats = self.store.list_chats()
         except HearthError as error:  # a damaged database: say so, keep the chat screen
@@ -98,12 +115,37 @@ class ChatsScreen(ModalScreen[int | None]):
             options.add_option(Option("No chats yet.", disabled=True))
         else:
             options.highlighted = min(highlight or 0, len(chats) - 1)
-        options.focus()
 
     def _option(self, chat: ChatSummary, now: float) -> Option:
         mark = "● " if chat.id == self.current else "  "
         label = f"{mark}{chat.title}  ·  {chat.n_messages} messages  ·  {_age(now - chat.updated_at)}"
         return Option(Content(inert(label, one_line=True)), id=str(chat.id))  # titles are pastes
+
+    def _show_hits(self, words: str) -> None:
+        """List the messages containing ``words``, best match first."""
+        try:
+            hits = self.store.search(words)
+        except HearthError as error:
+            self.app.notify_error(error)
+            return
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options([self._hit_option(hit) for hit in hits])
+        if not hits:
+            options.add_option(Option(Content(inert(f"No message contains {words.strip()!r}.", one_line=True)),
+                                      disabled=True))
+        else:
+            options.highlighted = 0
+
+    @staticmethod
+    def _hit_option(hit: SearchHit) -> Option:
+        """``title · who: …snippet…`` with the matched words in bold; every piece made inert."""
+        who = "You" if hit.role == "user" else "hearth"
+        parts: list[Content] = [Content(inert(f"{hit.chat_title}  ·  {who}: ", one_line=True))]
+        for i, piece in enumerate(hit.snippet.replace(MATCH_END, MATCH_START).split(MATCH_START)):
+            text = Content(inert(piece, one_line=True))
+            parts.append(text.stylize("bold") if i % 2 else text)
+        return Option(Content("").join(parts), id=f"{hit.chat_id}:{hit.message_id}")
 
     def _selected(self) -> tuple[int, int] | None:
         options = self.query_one(OptionList)
@@ -111,12 +153,43 @@ class ChatsScreen(ModalScreen[int | None]):
         if index is None:
             return None
         option = options.get_option_at_index(index)
-        return (int(option.id), index) if option.id else None
+        return (int(option.id.split(":")[0]), index) if option.id else None
 
     @on(OptionList.OptionSelected)
     def open_chat(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
-            self.dismiss(int(event.option.id))
+            chat, _, message = event.option.id.partition(":")
+            self.dismiss((int(chat), int(message) if message else None))
+
+    @on(Input.Changed, "#search")
+    def search_changed(self) -> None:
+        self.reload()
+
+    @on(Input.Submitted, "#search")
+    def open_first_hit(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is not None and options.option_count:
+            options.action_select()
+
+    def on_key(self, event) -> None:  # type: ignore[no-untyped-def]
+        """Up and down in the search field move through the list below it."""
+        search = self.query_one("#search", Input)
+        if search.has_focus and event.key in ("up", "down"):
+            options = self.query_one(OptionList)
+            options.action_cursor_down() if event.key == "down" else options.action_cursor_up()
+            event.stop()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_close(self) -> None:
+        """Esc: out of the search field first (clearing it), then out of the screen."""
+        search = self.query_one("#search", Input)
+        if search.has_focus or search.value:
+            search.value = ""
+            self.query_one(OptionList).focus()
+            return
+        self.dismiss(None)
 
     def action_rename(self) -> None:
         selected = self._selected()

@@ -68,6 +68,7 @@ class UserMessage(Static):
         background: $boost;
         color: $foreground;
     }
+    UserMessage.-found { border-left: thick $accent; }
     """
 
     def __init__(self, text: str) -> None:
@@ -97,6 +98,7 @@ class ReplyView(Vertical):
     ReplyView > StreamTail { margin: 0; }
     ReplyView > .reply-status { color: $warning; height: auto; padding: 0 1 0 2; }
     ReplyView > .reply-status.-hidden { display: none; }
+    ReplyView.-found { border-left: thick $accent; }
     """
 
     virtual_size = Reactive(Size(0, 0), layout=False)
@@ -237,13 +239,26 @@ class Conversation(VerticalScroll):
     def _messages(self) -> list[Widget]:
         return [child for child in self.children if isinstance(child, UserMessage | ReplyView)]
 
-    async def show(self, messages: list[Shown]) -> None:
-        """Replace the conversation with ``messages`` (oldest first)."""
+    async def show(self, messages: list[Shown], at: int | None = None) -> None:
+        """Replace the conversation with ``messages`` (oldest first). With ``at`` (an index into
+        ``messages``: a search found it), that message is mounted too, scrolled to the top of
+        the view and marked ``-found``; otherwise the view follows the end."""
         await self.remove_children(self._messages())
-        self._earlier = list(messages[:-KEEP_MOUNTED])
-        await self.mount_all([self._widget(m) for m in messages[-KEEP_MOUNTED:]])
+        first = len(messages) - KEEP_MOUNTED
+        if at is not None and 0 <= at < first:
+            first = at  # mount from the found message on (the ones after it too: read on from there)
+        first = max(first, 0)
+        self._earlier = list(messages[:first])
+        widgets = [self._widget(m) for m in messages[first:]]
+        await self.mount_all(widgets)
         self.query_one(EarlierMessages).set_count(len(self._earlier))
-        self.anchor()
+        if at is None or not 0 <= at - first < len(widgets):
+            self.anchor()
+            return
+        found = widgets[at - first]
+        found.add_class("-found")
+        self.release_anchor()
+        self.call_after_refresh(lambda: self.scroll_to_widget(found, animate=False, top=True))
 
     async def clear(self) -> None:
         await self.show([])
