@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -171,12 +171,15 @@ class ChatsScreen(ModalScreen[Opened | None]):
         if options.highlighted is not None and options.option_count:
             options.action_select()
 
-    def on_key(self, event) -> None:  # type: ignore[no-untyped-def]
+    def on_key(self, event: events.Key) -> None:
         """Up and down in the search field move through the list below it."""
         search = self.query_one("#search", Input)
         if search.has_focus and event.key in ("up", "down"):
             options = self.query_one(OptionList)
-            options.action_cursor_down() if event.key == "down" else options.action_cursor_up()
+            if event.key == "down":
+                options.action_cursor_down()
+            else:
+                options.action_cursor_up()
             event.stop()
 
     def action_search(self) -> None:
