@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,44 @@ def test_models_bench_measures_once_and_speeds_are_shown(gguf_path: Path, tmp_pa
     assert recommended.returncode == 0 and "measuring this machine's speed once" in recommended.stderr
     assert "predicted" in recommended.stdout and "tokens/s here" in recommended.stdout and kept.exists()
     assert "Traceback" not in bench.stderr + recommended.stderr
+
+
+def test_version() -> None:
+    done = run("--version")
+    assert done.returncode == 0
+    assert re.fullmatch(r"hearth \S+ \(llama-cpp-python 0\.3\.\d+, Python 3\.\d+\.\d+\)\n", done.stdout), done.stdout
+
+
+def test_bash_completion_completes_commands_actions_and_choices(tmp_path: Path) -> None:
+    """The script `hearth completion bash` prints, sourced in a real bash and asked as bash asks
+    when Tab is pressed (COMP_LINE/COMP_POINT/COMP_WORDS, then the completion function)."""
+    venv_bin = str(Path(sys.executable).parent)
+    script = textwrap.dedent('''
+        eval "$(hearth completion bash)"
+        ask() {
+            COMP_LINE="$1"; COMP_POINT=${#1}; read -r -a COMP_WORDS <<< "$1"
+            [[ "$1" == *" " ]] && COMP_WORDS+=("")
+            COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+            COMPREPLY=()
+            _python_argcomplete hearth "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+            echo "${COMPREPLY[*]}"
+        }
+        ask "hearth hist"
+        ask "hearth history "
+        ask "hearth models "
+        ask "hearth history export 3 --format "
+    ''')
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    lines = [set(line.split()) for line in done.stdout.splitlines()]
+    assert lines[0] == {"history"}
+    assert lines[1] - {"-h", "--help"} == {"list", "show", "search", "export"}
+    assert lines[2] - {"-h", "--help"} == {"list", "recommend", "pull", "import", "rm", "info", "bench"}
+    assert lines[3] == {"md", "json"}
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_completion_scripts(shell: str) -> None:
+    done = run("completion", shell)
+    assert done.returncode == 0 and "hearth" in done.stdout and "_ARGCOMPLETE" in done.stdout

@@ -54,6 +54,8 @@ def build_parser() -> Parser:
         description="A private, offline chat assistant for small machines.",
     )
     parser.add_argument("--theme", default=argparse.SUPPRESS, help="hearth-dark, hearth-light, ...")
+    parser.add_argument("--version", action="version", version=version_line(),
+                        help="hearth's version, llama-cpp-python's and Python's")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     ask = commands.add_parser(
         "ask", parents=[common], help="answer one question on stdout (piped stdin is context)"
@@ -86,6 +88,12 @@ def build_parser() -> Parser:
     export.add_argument("id", type=count(1), help="the chat's id (`hearth history list`)")
     export.add_argument("--format", choices=["md", "json"], default="md", help="md (default) or json")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    completion = commands.add_parser(
+        "completion", help="shell completion: print the script for bash, zsh or fish",
+        description="Print hearth's completion script (argcomplete). bash/zsh: "
+                    "eval \"$(hearth completion bash)\" in ~/.bashrc or ~/.zshrc; "
+                    "fish: hearth completion fish > ~/.config/fish/completions/hearth.fish")
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     config = commands.add_parser("config", help="show, check or create the config file")
     config.add_argument("action", choices=["path", "check", "init"])
     models = commands.add_parser("models", help="list, recommend, fetch and inspect models")
@@ -110,6 +118,19 @@ def build_parser() -> Parser:
         if name == "list":
             action.add_argument("--endpoint", metavar="NAME", help="list the models of [endpoints.NAME]")
     return parser
+
+
+def version_line() -> str:
+    """``hearth X (llama-cpp-python Y, Python Z)``, from the installed metadata (no import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"hearth {of('hearth')} (llama-cpp-python {of('llama_cpp_python')}, Python {sys.version.split()[0]})"
 
 
 def count(least: int, most: int = 1 << 20) -> Callable[[str], int]:
@@ -172,7 +193,17 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="replace")
     argv = [_unbroken(arg) for arg in (sys.argv[1:] if argv is None else argv)]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asking for completions (argcomplete's protocol)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)  # answers and exits
+    args = parser.parse_args(argv)
+    if args.command == "completion":
+        import argcomplete
+
+        sys.stdout.write(argcomplete.shellcode(["hearth"], shell=args.shell))
+        return 0
     try:
         configure_logging(paths.log_file())
     except OSError as exc:
