@@ -149,3 +149,46 @@ def test_bash_completion_completes_commands_actions_and_choices(tmp_path: Path) 
 def test_zsh_and_fish_completion_scripts(shell: str) -> None:
     done = run("completion", shell)
     assert done.returncode == 0 and "hearth" in done.stdout and "_ARGCOMPLETE" in done.stdout
+
+
+def test_ask_reads_files_as_context_with_their_names(gguf_path: Path, tmp_path: Path) -> None:
+    log = tmp_path / "backup.log"
+    log.write_text("2026-11-20 10:00:01 backup.service: error: disk /dev/sdb1 is full (100%)\n" * 3)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Nothing to see here.\n")
+    result = run("ask", "--model", str(gguf_path), "--temperature", "0", "--max-tokens", "60",
+                 "-f", str(log), "--file", str(notes), "Which disk is full? Answer with the device path only.")
+    assert result.returncode == 0, result.stderr
+    assert "sdb1" in result.stdout and result.stderr == ""
+
+
+def test_ask_trims_long_input_to_the_window_with_a_notice(gguf_path: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.log"
+    big.write_text("".join(f"log line {i}\n" for i in range(3000)))  # ~23k tokens
+    for how in (["-f", str(big)], []):  # a file, and the same text piped
+        result = run("ask", "--model", str(gguf_path), "--n-ctx", "512", "--temperature", "0", "--max-tokens", "20",
+                     *how, "What is the number in the last log line?", stdin=None if how else big.read_text())
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.strip() == "hearth: the input was too long for the context window; the start of it was left out"
+        assert result.stdout.strip()
+
+
+def test_prompt_keeps_the_end_of_each_input_and_the_whole_question() -> None:
+    from tui.commands.ask import build_prompt, fitted_prompt
+
+    files = [("a.txt", "".join(f"a{i}\n" for i in range(100)))]
+    context = "".join(f"p{i}\n" for i in range(100))
+    prompt, trimmed = fitted_prompt("Q?", context, files, lambda p: len(p) < 400)
+    assert trimmed and prompt.startswith("Q?\n\nFile a.txt:\n```\n") and len(prompt) < 400
+    assert "a99\n" in prompt and "p99\n" in prompt and "a0\n" not in prompt and "p0\n" not in prompt
+    assert fitted_prompt("Q?", context, files, lambda p: True) == (build_prompt("Q?", context, files), False)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda d: str(d / "missing.txt"), "cannot read"),
+    (lambda d: (d / "bin").write_bytes(b"\x7fELF\0\0\0") and str(d / "bin"), "is not a text file"),
+])
+def test_ask_file_errors_are_one_line(tmp_path: Path, make, message: str) -> None:
+    result = run("ask", "-f", make(tmp_path), "hi")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "File error" in result.stderr and message in result.stderr and "Traceback" not in result.stderr

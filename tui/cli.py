@@ -63,6 +63,8 @@ def build_parser() -> Parser:
     ask.add_argument("question", nargs="*", help="the question")
     ask.add_argument("--listen", action="store_true", help="ask aloud: record the question from the microphone")
     ask.add_argument("--speak", action="store_true", help="also speak the answer (voice.tts)")
+    ask.add_argument("-f", "--file", dest="files", action="append", metavar="FILE", default=[],
+                     help="a text file to read as context, with its name (repeatable)")
     voice = commands.add_parser("voice", help="microphones and a speech-to-text test")
     voice.add_argument("action", choices=["devices", "test"],
                        help="devices: input devices and their rates; test: record (or --file) and transcribe")
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             elif not question:
                 raise ConfigError("hearth ask needs a question (or --listen to ask aloud)")
             backend = backend_with_fallback(settings, endpoint, warn=warn)
-            return run_ask(settings, question, backend, speak=args.speak)
+            return run_ask(settings, question, backend, speak=args.speak, files=args.files)
         return run_tui(settings, endpoint)
     except HearthError as error:
         warn(error.one_line())

@@ -156,7 +156,7 @@ class ChatSession:
         key = self.state_key
         if key is None or not self.messages:
             return None
-        return key, self._with_system(self.messages[self.window_start:])
+        return key, self.with_system(self.messages[self.window_start:])
 
     def save_state(self) -> int:
         """Save the backend's state (KV cache) of this chat; returns tokens saved (0: none)."""
@@ -207,7 +207,7 @@ class ChatSession:
         try:
             backend.load()
             fitted = fit_to_context(
-                self._with_system(conversation[self.window_start:]), backend.count_tokens, backend.n_ctx,
+                self.with_system(conversation[self.window_start:]), backend.count_tokens, backend.n_ctx,
                 params.max_tokens, drop_to=1.0 if backend.can_shift else 0.5,
             )
         except (ContextOverflowError, ModelLoadError):
@@ -274,7 +274,8 @@ class ChatSession:
         LOG.warning("history write failed: %s", error.message)
         self.storage_error = error
 
-    def _with_system(self, messages: list[Message]) -> list[Message]:
+    def with_system(self, messages: list[Message]) -> list[Message]:
+        """``messages`` with the system prompt in front (when there is one), as they are sent."""
         if not self.system_prompt:
             return list(messages)
         return [Message(role="system", content=self.system_prompt), *messages]
