@@ -6,7 +6,9 @@ and put first on PYTHONPATH of a fresh process. In each process: the model loads
 n_ctx 2048, n_batch 512), a 1,000-token prompt is evaluated (prompt processing, tokens/s), then
 128 tokens are generated greedily one at a time (token generation, tokens/s). The two builds
 alternate, ROUNDS times; the best of each is reported (the machine's speed wanders between runs).
-Both architectures hearth is tested on: SmolLM2-135M (the starter model) and Gemma 3 270M.
+Both architectures hearth is tested on: SmolLM2-135M (the starter model, Q4_1; and Q4_0 and Q8_0
+made from it, the types llama.cpp's x86 kernels repack or run through llamafile's tinyBLAS) and
+Gemma 3 270M Q4_K_M.
 
 Run: .venv/bin/python -m bench.cpu_build
 """
@@ -21,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from bench.gemma import ensure_gemma
+from bench.quants import quantized
 from engine.cpu import choose_build, this_machine
 from engine.models.starter import ensure_starter_model
 from tests.conftest import MODEL_CACHE
@@ -76,7 +79,10 @@ def main() -> None:
     machine, flags = this_machine()
     picked = choose_build(machine, flags)
     print(f"this CPU: {picked.describe()}")
-    models = {"SmolLM2-135M Q4_1": ensure_starter_model(MODEL_CACHE), "Gemma 3 270M Q4_K_M": ensure_gemma(MODEL_CACHE)}
+    starter = ensure_starter_model(MODEL_CACHE)
+    models = {"SmolLM2-135M Q4_1 (the starter)": starter,
+              "SmolLM2-135M Q4_0": quantized(starter, "Q4_0"), "SmolLM2-135M Q8_0": quantized(starter, "Q8_0"),
+              "Gemma 3 270M Q4_K_M": ensure_gemma(MODEL_CACHE)}
     with tempfile.TemporaryDirectory() as tmp:
         builds = {"AVX2-only (before)": installed(AVX2_ONLY, Path(tmp) / "avx2"),
                   "picked for this CPU": installed(picked.cmake_args, Path(tmp) / "picked")}

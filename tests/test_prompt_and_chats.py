@@ -137,3 +137,29 @@ async def test_search_filters_as_you_type_and_opens_the_chat_at_the_match() -> N
         conversation = found.parent
         assert found.region.y >= conversation.region.y and found.region.y < conversation.region.bottom  # in view
         assert app.session.chat_id == soup
+
+
+async def test_palette_exports_the_open_chat(tmp_path, monkeypatch) -> None:
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    store = HistoryStore(paths.history_db_path())
+    chat = store.create_chat("soup")
+    store.add_message(chat, "user", "How long should lentils simmer?")
+    store.add_message(chat, "assistant", "About 25 minutes.", "stopped")
+    store.close()
+
+    app = make_app(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await skip_first_run(pilot)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatsScreen))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.query(ReplyView))
+        await pilot.press("ctrl+p", *"Export chat as JSON")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: (tmp_path / f"hearth-chat-{chat}.json").exists())
+    data = json.loads((tmp_path / f"hearth-chat-{chat}.json").read_text())
+    assert [(m["role"], m["content"], m["status"]) for m in data["messages"]] == [
+        ("user", "How long should lentils simmer?", "done"), ("assistant", "About 25 minutes.", "stopped")]

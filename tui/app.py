@@ -135,6 +135,10 @@ class HearthApp(App[int]):
             yield SystemCommand("Models", "Models here and in the catalog: download, remove, switch",
                                 screen.action_show_models)
             yield SystemCommand("Copy reply", "Copy the last reply (OSC 52)", screen.action_copy_reply)
+            yield SystemCommand("Export chat as Markdown", "Write this chat to hearth-chat-ID.md",
+                                lambda: screen.action_export_chat("md"))
+            yield SystemCommand("Export chat as JSON", "Every message with role, text, time and status",
+                                lambda: screen.action_export_chat("json"))
             yield SystemCommand("Stop reply", "Stop the reply that is streaming", screen.action_stop)
             yield SystemCommand("Use the local model", "Chat with the GGUF model on this machine",
                                 lambda: screen.switch_backend(None))

@@ -12,8 +12,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 
+from engine import paths
 from engine.chat import session as session_events
 from engine.chat.backend import ChatBackend, GenerationParams, TokenEvent
+from engine.chat.export import export_chat
 from engine.chat.factory import local_fallback, make_backend
 from engine.chat.session import RetiredBackend
 from engine.config import with_overrides
@@ -431,6 +433,28 @@ class ChatScreen(Screen[None]):
             self.notify("No reply to copy yet.")
             return
         self._copy(reply.text, "reply")
+
+    def action_export_chat(self, fmt: str) -> None:
+        """Write the open chat as ``fmt`` ("md" or "json") to ``hearth-chat-ID.EXT`` in the
+        directory hearth was started from (else the data directory), and say where."""
+        chat_id = self.app.session.chat_id
+        if chat_id is None:
+            self.notify("Nothing to export yet: this chat has no saved messages.")
+            return
+        try:
+            text = export_chat(self.app.store, chat_id, fmt)
+        except HearthError as error:
+            self.app.notify_error(error)
+            return
+        name = f"hearth-chat-{chat_id}.{fmt}"
+        for folder in (Path.cwd(), paths.data_dir()):
+            try:
+                (folder / name).write_text(text, encoding="utf-8")
+            except OSError:
+                continue
+            self.notify(f"Chat exported to {folder / name}")
+            return
+        self.notify(f"Could not write {name} here or in {paths.data_dir()}", severity="error")
 
     @on(CodeBlock.CopyRequested)
     def copy_code(self, message: CodeBlock.CopyRequested) -> None:
