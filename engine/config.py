@@ -177,10 +177,16 @@ class Settings:
     models: ModelsSettings = field(default_factory=ModelsSettings)
     endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
     """Named remote servers, ``[endpoints.NAME]``."""
+    presets: dict[str, ChatSettings] = field(default_factory=dict)
+    """Named chat settings, ``[presets.NAME]``: the keys of ``[chat]`` (system_prompt,
+    temperature, top_p, max_tokens); a key a preset leaves out is the ``[chat]`` value. The
+    empty name holds ``[chat]`` itself, to go back to (:func:`use_preset`), when there are any."""
+    preset: str = ""
+    """The preset in use (``--preset``, or picked in the app); empty: ``[chat]`` itself."""
 
 
 _SECTION_TYPES = {"model": ModelSettings, "chat": ChatSettings, "ui": UISettings, "voice": VoiceSettings,
-                  "models": ModelsSettings, "endpoints": dict}
+                  "models": ModelsSettings, "endpoints": dict, "presets": dict}
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -226,11 +232,17 @@ def settings_from_dict(raw: dict[str, Any], source: str = "config") -> Settings:
         if name == "endpoints" and isinstance(table, dict):
             sections[name] = _build_endpoints(table, source)
             continue
+        if name == "presets" and isinstance(table, dict):
+            continue  # after [chat], whose values they inherit
         if name not in _SECTION_TYPES:
             raise ConfigError(f"{source}: unknown section [{name}]{_nearest(name, _SECTION_TYPES)}")
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(name, _SECTION_TYPES[name], table, source)
+    presets = raw.get("presets", {})
+    if not isinstance(presets, dict):
+        raise ConfigError(f"{source}: [presets] must be a table of [presets.NAME] tables")
+    sections["presets"] = _build_presets(presets, sections.get("chat", ChatSettings()), source)
     voice = sections.get("voice")
     if voice is not None and voice.tts not in ("espeak-ng", "piper"):
         raise ConfigError(f"{source}: voice.tts must be \"espeak-ng\" or \"piper\", got {voice.tts!r}")
@@ -249,6 +261,31 @@ def _build_endpoints(tables: dict[str, Any], source: str) -> dict[str, EndpointS
             raise ConfigError(f"{source}: endpoints.{name}.fallback must be \"local\" or empty")
         endpoints[name] = endpoint
     return endpoints
+
+
+def _build_presets(tables: dict[str, Any], chat: ChatSettings, source: str) -> dict[str, ChatSettings]:
+    presets: dict[str, ChatSettings] = {"": chat} if tables else {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [presets.{name}] must be a table")
+        own = _build_section(f"presets.{name}", ChatSettings, table, source)  # checks keys and ranges
+        presets[name] = dataclasses.replace(chat, **{k: getattr(own, k) for k in table})
+    return presets
+
+
+def use_preset(settings: Settings, name: str) -> Settings:
+    """``settings`` chatting with preset ``name`` (``""``: ``[chat]`` itself, as the file has it).
+
+    Raises:
+        ConfigError: no such preset (the message names the nearest one, or the ones there are).
+    """
+    if not name:
+        return dataclasses.replace(settings, chat=settings.presets.get("", ChatSettings()), preset="")
+    if name not in settings.presets:
+        known = ", ".join(sorted(n for n in settings.presets if n)) or "none: add [presets.NAME] to the config"
+        near = _nearest(name, [n for n in settings.presets if n])
+        raise ConfigError(f"unknown preset {name!r}{near or f' (presets: {known})'}")
+    return dataclasses.replace(settings, chat=settings.presets[name], preset=name)
 
 
 def with_overrides(settings: Settings, **overrides: Any) -> Settings:
@@ -337,7 +374,7 @@ def default_toml() -> str:
 
     lines = ["# hearth config: every key is documented in config.example.toml", ""]
     for name, section in dataclasses.asdict(Settings()).items():
-        if name == "endpoints":
+        if name in ("endpoints", "presets") or not isinstance(section, dict):
             continue
         lines.append(f"[{name}]")
         lines.extend(f"{key} = {json.dumps(value)}" for key, value in section.items())

@@ -240,3 +240,35 @@ async def test_quitting_mid_reply_stops_generation_before_freeing_the_model(gguf
     store = HistoryStore(paths.history_db_path())
     (reply,) = [m for m in store.messages(store.list_chats()[0].id) if m.role == "assistant"]
     assert reply.status == "stopped" and reply.content
+
+
+async def test_a_chat_remembers_its_preset(gguf_path: Path) -> None:
+    import dataclasses
+
+    from engine.config import settings_from_dict
+
+    def settings():
+        base = make_settings()
+        presets = settings_from_dict({"presets": {"terse": {"max_tokens": 4, "system_prompt": "One word."}}})
+        return dataclasses.replace(base, presets=presets.presets)
+
+    app = make_app(gguf_path, settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p", *"Preset: terse")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.settings.preset == "terse")
+        assert app.session.system_prompt == "One word." and app.settings.chat.max_tokens == 4
+        await ask(pilot, "What is the capital of France?")
+        await wait_until(pilot, lambda: app.session.chat_id is not None and not app.screen.streaming)
+        chat = app.session.chat_id
+    assert HistoryStore(paths.history_db_path()).chat_preset(chat) == "terse"
+
+    again = make_app(gguf_path, settings())  # a restart: [chat] until the chat is opened
+    async with again.run_test(size=SIZE) as pilot:
+        assert again.settings.preset == ""
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(again.screen, ChatsScreen))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: again.settings.preset == "terse")
+        assert again.session.system_prompt == "One word." and again.settings.chat.max_tokens == 4

@@ -192,3 +192,20 @@ def test_ask_file_errors_are_one_line(tmp_path: Path, make, message: str) -> Non
     result = run("ask", "-f", make(tmp_path), "hi")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "File error" in result.stderr and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_with_a_preset(gguf_path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[chat]\ntemperature = 0.0\n\n[presets.terse]\nmax_tokens = 3\n'
+                      'system_prompt = "You answer in one word."\n')
+    env = {"HEARTH_CONFIG": str(config)}
+    question = ("--model", str(gguf_path), "What is the capital of France?")
+    terse = run("ask", "--preset", "terse", *question, env=env)
+    assert terse.returncode == 0, terse.stderr
+    plain = run("ask", *question, env=env)
+    assert len(terse.stdout.split()) <= 3 < len(plain.stdout.split())  # the preset's max_tokens
+    wider = run("ask", "--preset", "terse", "--max-tokens", "12", *question, env=env)
+    assert len(wider.stdout.split()) > 3  # a flag on top of the preset wins
+    wrong = run("ask", "--preset", "tres", *question, env=env)
+    assert wrong.returncode == 1 and wrong.stderr.strip() == \
+        "hearth: Config error: unknown preset 'tres' (did you mean 'terse'?)"

@@ -115,3 +115,34 @@ def test_example_endpoint_table_is_valid_when_uncommented() -> None:
     assert lab.url == "http://192.168.1.20:8080/v1" and lab.api_key_env == "LAB_KEY"
     defaults = EndpointSettings(url=lab.url, api_key_env="LAB_KEY")
     assert lab == defaults  # every other key is shown with its default
+
+
+def test_presets_inherit_chat_and_are_checked_like_it() -> None:
+    from engine.config import ChatSettings, use_preset
+
+    settings = settings_from_dict({"chat": {"temperature": 0.2},
+                                   "presets": {"code": {"system_prompt": "You write code.", "max_tokens": 64}}})
+    code = settings.presets["code"]
+    assert code == ChatSettings(system_prompt="You write code.", temperature=0.2, max_tokens=64)
+    assert use_preset(settings, "code").chat == code and use_preset(settings, "code").preset == "code"
+    back = use_preset(use_preset(settings, "code"), "")
+    assert back.chat == settings.chat and back.preset == ""
+    with pytest.raises(ConfigError, match=r"unknown preset 'cdoe' \(did you mean 'code'\?\)"):
+        use_preset(settings, "cdoe")
+    with pytest.raises(ConfigError, match=r"unknown preset 'x' \(presets: none: add \[presets.NAME\]"):
+        use_preset(Settings(), "x")
+    with pytest.raises(ConfigError, match=r"unknown key presets.code.temprature \(did you mean 'temperature'\?\)"):
+        settings_from_dict({"presets": {"code": {"temprature": 1}}})
+    with pytest.raises(ConfigError, match=r"presets.code.top_p = 2.0 is outside 0..1"):
+        settings_from_dict({"presets": {"code": {"top_p": 2}}})
+
+
+def test_example_presets_are_valid_when_uncommented() -> None:
+    import re
+
+    text = (REPO / "config.example.toml").read_text()
+    block = text[text.index("# [presets.shell]"):text.index("# Named OpenAI-compatible servers")]
+    toml = "\n".join(re.sub(r"^# ?", "", line) for line in block.splitlines())
+    settings = settings_from_dict(__import__("tomllib").loads(toml))
+    assert set(settings.presets) == {"", "shell", "story"}
+    assert settings.presets["shell"].temperature == 0.2 and settings.presets["story"].max_tokens == 1024

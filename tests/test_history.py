@@ -76,7 +76,7 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     store = HistoryStore(path)
-    assert store.schema_version == len(MIGRATIONS) == 3
+    assert store.schema_version == len(MIGRATIONS) == 4
     assert [c.title for c in store.list_chats()] == ["old"]
     assert store.window_start(1) == 0
     store.set_window_start(1, 6)

@@ -163,3 +163,4 @@ async def test_palette_exports_the_open_chat(tmp_path, monkeypatch) -> None:
     data = json.loads((tmp_path / f"hearth-chat-{chat}.json").read_text())
     assert [(m["role"], m["content"], m["status"]) for m in data["messages"]] == [
         ("user", "How long should lentils simmer?", "done"), ("assistant", "About 25 minutes.", "stopped")]
+

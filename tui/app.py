@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
+from textual.markup import escape as escape_markup
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
@@ -65,7 +66,8 @@ class HearthApp(App[int]):
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.settings = settings
         self.store = store
-        self.session = ChatSession(backend, store, settings.chat.system_prompt, kv_states=kv_state_store(settings))
+        self.session = ChatSession(backend, store, settings.chat.system_prompt, kv_states=kv_state_store(settings),
+                                   preset=settings.preset)
         """The conversation, and the only owner of the backend (``session.backend``)."""
         self._voice: Voice | None = None
         self._speaker: Speaker | None = None
@@ -140,6 +142,12 @@ class HearthApp(App[int]):
             yield SystemCommand("Export chat as JSON", "Every message with role, text, time and status",
                                 lambda: screen.action_export_chat("json"))
             yield SystemCommand("Stop reply", "Stop the reply that is streaming", screen.action_stop)
+            for name, chat in self.settings.presets.items():
+                # the palette parses help as markup: a prompt's "[" must stay text
+                about = escape_markup(inert(" ".join(chat.system_prompt.split())[:60], one_line=True))
+                yield SystemCommand(f"Preset: {name}" if name else "Preset: none ([chat])",
+                                    f"temperature {chat.temperature:g}, max {chat.max_tokens} tokens · {about}",
+                                    lambda name=name: screen.choose_preset(name))
             yield SystemCommand("Use the local model", "Chat with the GGUF model on this machine",
                                 lambda: screen.switch_backend(None))
             for name, endpoint in self.settings.endpoints.items():

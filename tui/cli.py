@@ -18,7 +18,7 @@ from typing import NoReturn
 from engine import paths
 from engine.chat.factory import backend_with_fallback, make_backend
 from engine.chat.history import HistoryStore
-from engine.config import Settings, load_settings, with_overrides
+from engine.config import Settings, load_settings, use_preset, with_overrides
 from engine.errors import ConfigError, HearthError
 from engine.logs import configure_logging
 from engine.models.gguf import check_gguf_file
@@ -41,6 +41,8 @@ def _common_flags() -> Parser:
     parent.add_argument("--top-p", type=float, default=s, help="nucleus sampling threshold")
     parent.add_argument("--max-tokens", type=int, metavar="TOKENS", default=s, help="longest reply")
     parent.add_argument("--system", metavar="TEXT", default=s, help="system prompt")
+    parent.add_argument("--preset", metavar="NAME", default=s,
+                        help="chat with [presets.NAME] from the config (system prompt and sampling)")
     parent.add_argument("--seed", type=int, default=s, help="sampling seed")
     parent.add_argument("--endpoint", metavar="NAME", default=s,
                         help="chat with the server [endpoints.NAME] in the config instead")
@@ -165,8 +167,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ConfigError: a bad file or flag value.
     """
     get = lambda name: getattr(args, name, None)  # noqa: E731
+    settings = load_settings()
+    if get("preset") is not None:
+        settings = use_preset(settings, str(get("preset")))
     return with_overrides(
-        load_settings(),
+        settings,
         model__path=_model_arg(get("model")),
         model__n_ctx=get("n_ctx"),
         model__n_threads=get("threads"),

@@ -64,6 +64,13 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+MIGRATIONS += (
+    # 4: the preset ([presets.NAME] in the config) the chat was had with; '' for [chat] itself
+    """
+    ALTER TABLE chats ADD COLUMN preset TEXT NOT NULL DEFAULT '';
+    """,
+)
+
 MATCH_START = "\x02"
 MATCH_END = "\x03"
 """What :meth:`HistoryStore.search` puts around each matched word of a snippet (STX/ETX: a
@@ -198,15 +205,25 @@ class HistoryStore:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def create_chat(self, title: str, model: str = "") -> int:
-        """Start a chat; returns its id."""
+    def create_chat(self, title: str, model: str = "", preset: str = "") -> int:
+        """Start a chat (had with ``preset``, '' for none); returns its id."""
         now = time.time()
         with self._using("save a new chat") as db:
             cur = db.execute(
-                "INSERT INTO chats (title, model, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                (title, model, now, now),
+                "INSERT INTO chats (title, model, created_at, updated_at, preset) VALUES (?, ?, ?, ?, ?)",
+                (title, model, now, now, preset),
             )
             return int(cur.lastrowid or 0)
+
+    def chat_preset(self, chat_id: int) -> str:
+        """The preset chat ``chat_id`` was last had with ('' for none, or no such chat)."""
+        with self._using("read the chat") as db:
+            row = db.execute("SELECT preset FROM chats WHERE id = ?", (chat_id,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def set_chat_preset(self, chat_id: int, preset: str) -> None:
+        with self._using("save the chat's preset") as db:
+            db.execute("UPDATE chats SET preset = ? WHERE id = ?", (preset, chat_id))
 
     def list_chats(self) -> list[ChatSummary]:
         """All chats, most recently updated first."""

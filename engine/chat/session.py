@@ -88,10 +88,13 @@ class ChatSession:
         store: HistoryStore | None,
         system_prompt: str = "",
         kv_states: KVStateStore | None = None,
+        preset: str = "",
     ) -> None:
         self._backend = backend
         self.store = store
         self.system_prompt = system_prompt
+        self.preset = preset
+        """The name of the preset the chat is had with ('' for none): stored with the chat."""
         self.kv_states = kv_states
         self.chat_id: int | None = None
         self.messages: list[Message] = []
@@ -140,6 +143,7 @@ class ChatSession:
         assert self.store is not None
         stored = [m for m in self.store.messages(chat_id) if m.role in ("user", "assistant")]
         start = self.store.window_start(chat_id)
+        self.preset = self.store.chat_preset(chat_id)
         self.chat_id = chat_id
         self.messages = [Message(role=m.role, content=m.content) for m in stored]  # type: ignore[typeddict-item]
         self.window_start = min(start, len(self.messages))
@@ -274,6 +278,13 @@ class ChatSession:
         LOG.warning("history write failed: %s", error.message)
         self.storage_error = error
 
+    def use_preset(self, name: str, system_prompt: str) -> None:
+        """Chat on with preset ``name`` and its system prompt; the open chat remembers it (a
+        failure to store that is kept in :attr:`storage_error`, like every history write)."""
+        self.preset, self.system_prompt = name, system_prompt
+        if self.store is not None and self.chat_id is not None:
+            self._write(self.store.set_chat_preset, self.chat_id, name)
+
     def with_system(self, messages: list[Message]) -> list[Message]:
         """``messages`` with the system prompt in front (when there is one), as they are sent."""
         if not self.system_prompt:
@@ -283,7 +294,7 @@ class ChatSession:
     def _ensure_chat(self, prompt: str, model: str) -> None:
         if self.store is not None and self.chat_id is None:
             title = " ".join(prompt.split())[:TITLE_CHARS] or "New chat"
-            self.chat_id = self._write(self.store.create_chat, title, model)
+            self.chat_id = self._write(self.store.create_chat, title, model, self.preset)
 
     def _unsave(self, message_id: int, chat_created: bool) -> None:
         if self.store is None or self.chat_id is None:

@@ -18,8 +18,8 @@ from engine.chat.backend import ChatBackend, GenerationParams, TokenEvent
 from engine.chat.export import export_chat
 from engine.chat.factory import local_fallback, make_backend
 from engine.chat.session import RetiredBackend
-from engine.config import with_overrides
-from engine.errors import BackendError, ContextOverflowError, HearthError, ModelLoadError
+from engine.config import use_preset, with_overrides
+from engine.errors import BackendError, ConfigError, ContextOverflowError, HearthError, ModelLoadError
 from tui import messages as events
 from tui.frame_pacer import FramePacer
 from tui.screens.chats import ChatsScreen, Opened
@@ -315,6 +315,7 @@ class ChatScreen(Screen[None]):
             self.app.notify_error(error)
             return
         self.swap_kv_state(left)
+        self._reapply_preset()
         at = next((i for i, m in enumerate(stored) if m.id == found), None) if found else None
         await self.query_one(Conversation).show([(m.role, m.content, m.status) for m in stored], at=at)
         self.query_one(PromptInput).focus()
@@ -433,6 +434,28 @@ class ChatScreen(Screen[None]):
             self.notify("No reply to copy yet.")
             return
         self._copy(reply.text, "reply")
+
+    def choose_preset(self, name: str) -> None:
+        """Chat on with preset ``name`` ('' for the config's [chat]); the open chat remembers it."""
+        try:
+            self.app.settings = use_preset(self.app.settings, name)
+        except ConfigError as error:
+            self.app.notify_error(error)
+            return
+        self.app.session.use_preset(name, self.app.settings.chat.system_prompt)
+        self.notify(f"Preset: {name or 'none ([chat])'}")
+
+    def _reapply_preset(self) -> None:
+        """After opening a stored chat: chat on with the preset it was had with."""
+        wanted = self.app.session.preset
+        if wanted == self.app.settings.preset:
+            return
+        if wanted and wanted not in self.app.settings.presets:
+            self.notify(f"This chat used preset {wanted!r}, which the config no longer has; "
+                        f"going on with {self.app.settings.preset or '[chat]'}.", severity="warning")
+            self.app.session.use_preset(self.app.settings.preset, self.app.settings.chat.system_prompt)
+            return
+        self.choose_preset(wanted)
 
     def action_export_chat(self, fmt: str) -> None:
         """Write the open chat as ``fmt`` ("md" or "json") to ``hearth-chat-ID.EXT`` in the
