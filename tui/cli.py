@@ -65,6 +65,8 @@ def build_parser() -> Parser:
     ask.add_argument("question", nargs="*", help="the question")
     ask.add_argument("--listen", action="store_true", help="ask aloud: record the question from the microphone")
     ask.add_argument("--speak", action="store_true", help="also speak the answer (voice.tts)")
+    ask.add_argument("--shell", action="store_true",
+                     help="answer with one command for this shell; it runs only when you press r")
     ask.add_argument("-f", "--file", dest="files", action="append", metavar="FILE", default=[],
                      help="a text file to read as context, with its name (repeatable)")
     voice = commands.add_parser("voice", help="microphones and a speech-to-text test")
@@ -242,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             elif not question:
                 raise ConfigError("hearth ask needs a question (or --listen to ask aloud)")
             backend = backend_with_fallback(settings, endpoint, warn=warn)
+            if args.shell:
+                from tui.commands.shell import run_shell
+
+                return run_shell(settings, question, backend)
             return run_ask(settings, question, backend, speak=args.speak, files=args.files)
         return run_tui(settings, endpoint)
     except HearthError as error:

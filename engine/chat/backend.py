@@ -32,6 +32,10 @@ class GenerationParams:
     top_p: float = 0.95
     max_tokens: int = 1024
     """Most tokens in the reply (also capped by the room left in the context window)."""
+    grammar: str | None = None
+    """A GBNF grammar (llama.cpp's format) the local backend holds the reply to."""
+    json_schema: dict | None = None
+    """The same constraint as a JSON schema, sent to servers as OpenAI's ``response_format``."""
 
 
 FinishReason = Literal["stop", "length", "cancelled"]

@@ -229,9 +229,14 @@ class LlamaBackend:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             event = TokenEvent(n_prompt_tokens=len(tokens))
             stop = StopText(self._stop_texts)
+            grammar = None
+            if params.grammar:
+                from llama_cpp.llama_grammar import LlamaGrammar
+
+                grammar = LlamaGrammar.from_string(params.grammar, verbose=False)
             generator = llm.generate(
                 tokens, temp=params.temperature, top_p=params.top_p, top_k=40, min_p=0.05,
-                repeat_penalty=1.0, reset=True,
+                repeat_penalty=1.0, reset=True, grammar=grammar,
             )
             finish = "length"
             try:

@@ -141,6 +141,9 @@ class RemoteBackend:
             "temperature": params.temperature, "top_p": params.top_p,
             "max_tokens": params.max_tokens, "stream_options": {"include_usage": True},
         }
+        if params.json_schema is not None:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "reply", "schema": params.json_schema, "strict": True}}
         event = TokenEvent(n_prompt_tokens=self.count_tokens(messages))
         finish = None
         watch: StreamWatch | None = None
