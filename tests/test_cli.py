@@ -209,3 +209,20 @@ def test_ask_with_a_preset(gguf_path: Path, tmp_path: Path) -> None:
     wrong = run("ask", "--preset", "tres", *question, env=env)
     assert wrong.returncode == 1 and wrong.stderr.strip() == \
         "hearth: Config error: unknown preset 'tres' (did you mean 'terse'?)"
+
+
+@pytest.mark.parametrize("command", [
+    ["models"], ["models", "list"], ["models", "pull"], ["voice"], ["config"], ["history"],
+    ["history", "search"], ["history", "export"], ["doctor"], ["completion"],
+])
+def test_each_command_help_lists_only_its_own_options(command: list[str]) -> None:
+    done = run(*command, "--help")
+    assert done.returncode == 0 and done.stdout.startswith(f"usage: hearth {' '.join(command)}")
+    for chat_flag in ("--temperature", "--system", "--top-p", "--preset", "--max-tokens"):
+        assert chat_flag not in done.stdout, (command, chat_flag)
+
+
+def test_ask_help_lists_the_chat_options() -> None:
+    done = run("ask", "--help")
+    for flag in ("--temperature", "--system", "--preset", "--shell", "--file", "--listen"):
+        assert flag in done.stdout
