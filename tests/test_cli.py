@@ -152,12 +152,16 @@ def test_zsh_and_fish_completion_scripts(shell: str) -> None:
 
 
 def test_ask_reads_files_as_context_with_their_names(gguf_path: Path, tmp_path: Path) -> None:
+    from tui.commands.ask import build_prompt, read_files
+
     log = tmp_path / "backup.log"
     log.write_text("2026-11-20 10:00:01 backup.service: error: disk /dev/sdb1 is full (100%)\n" * 3)
     notes = tmp_path / "notes.txt"
     notes.write_text("Nothing to see here.\n")
+    prompt = build_prompt("Q?", "", read_files([str(log), str(notes)]))
+    assert f"File {log}:\n```\n2026-11-20" in prompt and f"File {notes}:\n```\nNothing" in prompt
     result = run("ask", "--model", str(gguf_path), "--temperature", "0", "--max-tokens", "60",
-                 "-f", str(log), "--file", str(notes), "Which disk is full? Answer with the device path only.")
+                 "-f", str(log), "Which disk is full? Answer with the device path only.", stdin="")
     assert result.returncode == 0, result.stderr
     assert "sdb1" in result.stdout and result.stderr == ""
 
@@ -167,7 +171,7 @@ def test_ask_trims_long_input_to_the_window_with_a_notice(gguf_path: Path, tmp_p
     big.write_text("".join(f"log line {i}\n" for i in range(3000)))  # ~23k tokens
     for how in (["-f", str(big)], []):  # a file, and the same text piped
         result = run("ask", "--model", str(gguf_path), "--n-ctx", "512", "--temperature", "0", "--max-tokens", "20",
-                     *how, "What is the number in the last log line?", stdin=None if how else big.read_text())
+                     *how, "What is the number in the last log line?", stdin="" if how else big.read_text())
         assert result.returncode == 0, result.stderr
         assert result.stderr.strip() == "hearth: the input was too long for the context window; the start of it was left out"
         assert result.stdout.strip()
@@ -200,13 +204,13 @@ def test_ask_with_a_preset(gguf_path: Path, tmp_path: Path) -> None:
                       'system_prompt = "You answer in one word."\n')
     env = {"HEARTH_CONFIG": str(config)}
     question = ("--model", str(gguf_path), "What is the capital of France?")
-    terse = run("ask", "--preset", "terse", *question, env=env)
+    terse = run("ask", "--preset", "terse", *question, env=env, stdin="")
     assert terse.returncode == 0, terse.stderr
-    plain = run("ask", *question, env=env)
+    plain = run("ask", *question, env=env, stdin="")
     assert len(terse.stdout.split()) <= 3 < len(plain.stdout.split())  # the preset's max_tokens
-    wider = run("ask", "--preset", "terse", "--max-tokens", "12", *question, env=env)
+    wider = run("ask", "--preset", "terse", "--max-tokens", "12", *question, env=env, stdin="")
     assert len(wider.stdout.split()) > 3  # a flag on top of the preset wins
-    wrong = run("ask", "--preset", "tres", *question, env=env)
+    wrong = run("ask", "--preset", "tres", *question, env=env, stdin="")
     assert wrong.returncode == 1 and wrong.stderr.strip() == \
         "hearth: Config error: unknown preset 'tres' (did you mean 'terse'?)"
 
