@@ -93,23 +93,25 @@ def term(tmp_path: Path):
     tmux.close()
 
 
-def edit_to(term: Tmux, command: str) -> None:
+def proposed_and_edited(term: Tmux, gguf_path: Path, marker: Path) -> None:
+    """hearth's proposal on screen, then edited into ``touch MARKER`` (an effect the test can see),
+    and the choice asked again."""
+    term.start(hearth("ask", "--shell", "--model", str(gguf_path), "create an empty file"))
+    term.wait_for("[r]un  [e]dit  [d]escribe  [c]opy  [a]bort?", timeout=120)
     term.key("e")
     term.wait_for("edit>")
     term.key("C-a", "C-k")  # readline: clear the proposed command
-    term.type(command)
+    term.type(f"touch {marker}")
     term.key("Enter")
     term.wait_for("edited by you")
+    term.wait_for("[a]bort?")
 
 
 @pytest.mark.model
 @pytest.mark.terminal
 def test_in_a_terminal_the_command_runs_only_after_the_run_key(term: Tmux, gguf_path: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    term.start(hearth("ask", "--shell", "--model", str(gguf_path), "create an empty file"))
-    term.wait_for("[r]un  [e]dit  [d]escribe  [c]opy  [a]bort?", timeout=120)
-    edit_to(term, f"touch {marker}")  # a command whose effect the test can see
-    term.wait_for("[a]bort?")
+    proposed_and_edited(term, gguf_path, marker)
     assert not marker.exists()  # shown, edited: still nothing ran
     term.key("r")
     deadline = time.monotonic() + 30
@@ -122,9 +124,7 @@ def test_in_a_terminal_the_command_runs_only_after_the_run_key(term: Tmux, gguf_
 @pytest.mark.terminal
 def test_in_a_terminal_abort_runs_nothing(term: Tmux, gguf_path: Path, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    term.start(hearth("ask", "--shell", "--model", str(gguf_path), "create an empty file"))
-    term.wait_for("[a]bort?", timeout=120)
-    edit_to(term, f"touch {marker}")
+    proposed_and_edited(term, gguf_path, marker)
     term.key("a")
     term.wait_for("aborted; nothing ran")
     assert not marker.exists()
