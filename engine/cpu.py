@@ -4,7 +4,7 @@ Set-up (``scripts/llama_build.py``) builds llama-cpp-python with the CMake optio
 :func:`choose_build` returns for the CPU it runs on; ``hearth doctor`` and the log's first lines
 compare what the loaded build uses (:func:`build_features`, from ``llama_print_system_info``) with
 what the CPU has (:func:`cpu_flags`). Standard library only: set-up runs this before any
-dependency is installed (``python3 -m engine.cpu``).
+dependency is installed.
 
 The x86-64 feature tiers are llama.cpp's own: the CMake options ``GGML_SSE42`` ... ``GGML_AMX_INT8``
 and the compiler flags each one adds are in ``ggml/src/ggml-cpu/CMakeLists.txt`` of the llama.cpp
@@ -214,17 +214,3 @@ def build_report(system_info: str, machine: str, flags: frozenset[str]) -> str:
     if "AMX_INT8" not in built and choose_build(machine, flags).left_out:
         line += "; AMX left out on purpose (ggml-org/llama.cpp#20824)"
     return line
-
-
-def _main(argv: list[str]) -> int:
-    machine, flags = this_machine()
-    choice = choose_build(machine, flags)
-    if argv[1:] == ["--cmake-args"]:
-        print(choice.cmake_args)
-    else:
-        print(choice.describe())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv))

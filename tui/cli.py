@@ -56,8 +56,7 @@ def build_parser() -> Parser:
         description="A private, offline chat assistant for small machines.",
     )
     parser.add_argument("--theme", default=argparse.SUPPRESS, help="hearth-dark, hearth-light, ...")
-    parser.add_argument("--version", action="version", version=version_line(),
-                        help="hearth's version, llama-cpp-python's and Python's")
+    parser.add_argument("--version", action=_Version, help="hearth's version, llama-cpp-python's and Python's")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     ask = commands.add_parser(
         "ask", parents=[common], help="answer one question on stdout (piped stdin is context)"
@@ -124,6 +123,18 @@ def build_parser() -> Parser:
         if name == "list":
             action.add_argument("--endpoint", metavar="NAME", help="list the models of [endpoints.NAME]")
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``: looked up only when asked for (reading package metadata costs ~20 ms, on
+    every start otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        print(version_line())
+        parser.exit()
 
 
 def version_line() -> str:

@@ -333,6 +333,13 @@ class HistoryStore:
             self._db.close()
 
 
+def snippet_parts(snippet: str) -> list[tuple[str, bool]]:
+    """A :class:`SearchHit` snippet as ``(text, is_a_match)`` pieces, in order (the markers gone;
+    the text is still untrusted: make it inert before showing it)."""
+    pieces = snippet.replace(MATCH_END, MATCH_START).split(MATCH_START)
+    return [(piece, i % 2 == 1) for i, piece in enumerate(pieces) if piece]
+
+
 def fts_query(words: str) -> str:
     """An FTS5 query matching every word of ``words`` as typed: each word a quoted string (so
     ``AND``, ``"``, ``-`` and ``col:`` are text, not syntax), the last one also as a prefix.

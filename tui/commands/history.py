@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.chat.export import ROLE_NAMES, STATUS_NOTES, export_chat
-from engine.chat.history import MATCH_END, MATCH_START, HistoryError, HistoryStore
+from engine.chat.history import HistoryError, HistoryStore, snippet_parts
 from engine.sanitize import inert
 from tui.commands.output import say
 
@@ -81,7 +81,7 @@ def _search(store: HistoryStore, words: str) -> int:
 def highlighted(snippet: str, bold: bool) -> str:
     """A search snippet on one inert line, its matches in bold (on a terminal) or as they are."""
     out = []
-    for i, piece in enumerate(snippet.replace(MATCH_END, MATCH_START).split(MATCH_START)):
-        piece = inert(piece, one_line=True)
-        out.append(f"{BOLD}{piece}{PLAIN}" if bold and i % 2 else piece)
+    for piece, match in snippet_parts(snippet):
+        text = inert(piece, one_line=True)
+        out.append(f"{BOLD}{text}{PLAIN}" if bold and match else text)
     return "".join(out)

@@ -18,7 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from engine.chat.history import MATCH_END, MATCH_START, ChatSummary, HistoryStore, SearchHit
+from engine.chat.export import ROLE_NAMES
+from engine.chat.history import ChatSummary, HistoryStore, SearchHit, snippet_parts
 from engine.errors import HearthError
 from engine.sanitize import inert
 
@@ -140,11 +141,11 @@ class ChatsScreen(ModalScreen[Opened | None]):
     @staticmethod
     def _hit_option(hit: SearchHit) -> Option:
         """``title · who: …snippet…`` with the matched words in bold; every piece made inert."""
-        who = "You" if hit.role == "user" else "hearth"
+        who = ROLE_NAMES.get(hit.role, hit.role)
         parts: list[Content] = [Content(inert(f"{hit.chat_title}  ·  {who}: ", one_line=True))]
-        for i, piece in enumerate(hit.snippet.replace(MATCH_END, MATCH_START).split(MATCH_START)):
+        for piece, match in snippet_parts(hit.snippet):
             text = Content(inert(piece, one_line=True))
-            parts.append(text.stylize("bold") if i % 2 else text)
+            parts.append(text.stylize("bold") if match else text)
         return Option(Content("").join(parts), id=f"{hit.chat_id}:{hit.message_id}")
 
     def _selected(self) -> tuple[int, int] | None:
