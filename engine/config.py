@@ -101,6 +101,14 @@ class VoiceSettings:
     """Microphone: a device name (or part of it) or index from `hearth voice devices`; empty for
     the system default."""
 
+    output_device: str = ""
+    """Speaker for audio hearth plays itself (Piper, and the laptop side of ``hearth connect``): a
+    device name (or part of it) or index; empty for the system default."""
+
+    audio_socket: str = ""
+    """A Unix socket carrying another machine's microphone and speaker (voice/link.py), set by
+    ``hearth connect`` through ``--audio-socket``; empty: this machine's devices."""
+
     push_to_talk_key: str = "ctrl+r,f5"
     """Key(s) that start and stop a recording (Textual key names, comma-separated)."""
 

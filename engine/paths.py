@@ -57,3 +57,17 @@ def log_file() -> Path:
 def _ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def private_runtime_dir(prefix: str) -> Path:
+    """A new owner-only (0700) directory for sockets, under the user runtime dir
+    (``$XDG_RUNTIME_DIR``, /run/user/UID) when it exists, else the temp dir; the caller removes it.
+
+    Raises:
+        OSError: neither can be written.
+    """
+    import tempfile
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    where = runtime if runtime and os.path.isdir(runtime) and os.access(runtime, os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=where))  # mkdtemp: mode 0700

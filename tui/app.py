@@ -6,8 +6,10 @@ actions in the command palette.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -79,6 +81,9 @@ class HearthApp(App[int]):
         self.theme = settings.ui.theme
 
     def on_mount(self) -> None:
+        # the terminal hung up (an SSH connection that dropped): exit as if asked, so the chat,
+        # its KV state and hearth connect's socket are saved and removed as on a normal exit
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         self.push_screen(ChatScreen())
 
     def voice(self) -> Voice:
@@ -104,7 +109,7 @@ class HearthApp(App[int]):
             return None
         if self._speaker is None:
             try:
-                self._speaker = Speaker(self.settings.voice.tts, piper_model=self.settings.voice.piper_model)
+                self._speaker = Speaker.for_settings(self.settings.voice)
             except VoiceError as error:
                 self.call_from_thread(self.notify, error.message, title=error.title, severity="warning")
                 return None

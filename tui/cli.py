@@ -7,6 +7,7 @@ Errors print one line on stderr and exit non-zero; no traceback reaches a user (
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import logging
 import os
@@ -56,6 +57,8 @@ def build_parser() -> Parser:
         description="A private, offline chat assistant for small machines.",
     )
     parser.add_argument("--theme", default=argparse.SUPPRESS, help="hearth-dark, hearth-light, ...")
+    parser.add_argument("--audio-socket", metavar="PATH", default=argparse.SUPPRESS,
+                        help="use the microphone and speaker behind this Unix socket (hearth connect sets it)")
     parser.add_argument("--version", action=_Version, help="hearth's version, llama-cpp-python's and Python's")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     ask = commands.add_parser(
@@ -73,6 +76,17 @@ def build_parser() -> Parser:
                        help="devices: input devices and their rates; test: record (or --file) and transcribe")
     voice.add_argument("--file", metavar="WAV", help="test: transcribe this audio file instead of recording")
     voice.add_argument("--seconds", type=count(1, 600), metavar="N", help="test: record at most N seconds")
+    connect = commands.add_parser(
+        "connect", help="chat with hearth on another machine over SSH, with this machine's microphone and speaker",
+        description="Open the chat on another machine (a Pi) through your OpenSSH (~/.ssh/config, keys and "
+                    "agent as usual); push-to-talk records from this machine's microphone and spoken replies "
+                    "play here. The audio goes through a Unix socket that ssh forwards: no network port.")
+    connect.add_argument("--ssh", metavar="COMMAND", help="the ssh command with its options (default: $HEARTH_SSH or ssh)")
+    connect.add_argument("--remote-hearth", metavar="PATH", default="hearth",
+                         help="hearth on the other machine (default: hearth on its login PATH)")
+    connect.add_argument("host", help="[user@]host as ssh takes it (a Host alias of ~/.ssh/config works)")
+    connect.add_argument("rest", nargs=argparse.REMAINDER, metavar="...",
+                         help="hearth options for the chat there (--model, --preset, voice devices, ...)")
     doctor = commands.add_parser("doctor", help="check everything hearth needs, one line each with a fix",
                                  description="Check everything hearth needs, one line each with a fix.")
     doctor.add_argument("--model", metavar="PATH", default=argparse.SUPPRESS, help="check this GGUF instead")
@@ -194,6 +208,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         chat__max_tokens=get("max_tokens"),
         chat__system_prompt=get("system"),
         ui__theme=get("theme"),
+        voice__audio_socket=get("audio_socket"),
     )
 
 
@@ -241,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_doctor(args)
         settings = settings_from_args(args)
+        if settings.voice.audio_socket:
+            from voice.link import remove_socket
+
+            atexit.register(remove_socket, settings.voice.audio_socket)  # a connection that dropped
+        if args.command == "connect":
+            from tui.commands.connect import run_connect
+
+            return run_connect(args, settings)
         if args.command == "voice":
             return run_voice(args, settings)
         endpoint = getattr(args, "endpoint", None)

@@ -74,11 +74,24 @@ def sounddevice() -> Any:
 
 @dataclass(frozen=True)
 class InputDevice:
+    """A PortAudio device (for recording, or for playback from :func:`find_output_device`)."""
+
     index: int
     name: str
     default_rate: float
     channels: int
     is_default: bool
+
+
+def _devices(output: bool) -> list[InputDevice]:
+    sd = sounddevice()
+    side, key = (1, "max_output_channels") if output else (0, "max_input_channels")
+    try:
+        default = sd.default.device[side]
+    except Exception:  # noqa: BLE001 - no default device is a normal state
+        default = -1
+    return [InputDevice(i, d["name"], float(d["default_samplerate"]), int(d[key]), i == default)
+            for i, d in enumerate(sd.query_devices()) if d[key] > 0]
 
 
 def input_devices() -> list[InputDevice]:
@@ -87,31 +100,18 @@ def input_devices() -> list[InputDevice]:
     Raises:
         VoiceError: PortAudio is not installed.
     """
-    sd = sounddevice()
-    try:
-        default = sd.default.device[0]
-    except Exception:  # noqa: BLE001 - no default device is a normal state
-        default = -1
-    return [InputDevice(i, d["name"], float(d["default_samplerate"]), int(d["max_input_channels"]), i == default)
-            for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    return _devices(output=False)
 
 
 def _where() -> str:
-    over_ssh = " (over SSH, hearth records on the machine it runs on, not on your own computer)" \
-        if os.environ.get("SSH_CONNECTION") else ""
+    over_ssh = " (over SSH, hearth records on the machine it runs on: `hearth connect` from your own " \
+        "computer uses its microphone instead)" if os.environ.get("SSH_CONNECTION") else ""
     return f"on {socket.gethostname()}{over_ssh}"
 
 
-def find_device(spec: str | int | None) -> InputDevice:
-    """The input device named (substring, case-insensitive) or numbered ``spec``; the default
-    input device when ``spec`` is empty.
-
-    Raises:
-        VoiceError: no input device at all, or none matching ``spec`` (the known ones are named).
-    """
-    devices = input_devices()
+def _find(devices: list[InputDevice], spec: str | int | None, none: str, named: str) -> InputDevice:
     if not devices:
-        raise VoiceError(f"no microphone {_where()}; text chat still works")
+        raise VoiceError(f"no {none} {_where()}")
     if spec in (None, ""):
         return next((d for d in devices if d.is_default), devices[0])
     if isinstance(spec, int) or str(spec).isdigit():
@@ -120,8 +120,31 @@ def find_device(spec: str | int | None) -> InputDevice:
         match = [d for d in devices if str(spec).lower() in d.name.lower()]
     if not match:
         known = ", ".join(f"{d.index}: {d.name}" for d in devices)
-        raise VoiceError(f"no input device {spec!r} {_where()} (input devices: {known})")
+        raise VoiceError(f"no {named} {spec!r} {_where()} ({named}s: {known})")
     return match[0]
+
+
+def find_device(spec: str | int | None) -> InputDevice:
+    """The input device named (substring, case-insensitive) or numbered ``spec``; the default
+    input device when ``spec`` is empty.
+
+    Raises:
+        VoiceError: no PortAudio, no input device at all, or none matching ``spec`` (the known
+            ones are named).
+    """
+    try:
+        return _find(input_devices(), spec, "microphone", "input device")
+    except VoiceError as error:
+        raise VoiceError(f"{error.message}; text chat still works") from None
+
+
+def find_output_device(spec: str | int | None) -> InputDevice:
+    """The output device (speaker) named or numbered ``spec``; the default one when empty.
+
+    Raises:
+        VoiceError: no PortAudio, no output device, or none matching ``spec``.
+    """
+    return _find(_devices(output=True), spec, "speaker", "output device")
 
 
 def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -198,6 +221,15 @@ class Recorder:
     def ended(self) -> bool:
         """The stream ended by itself (``max_seconds`` reached, or the device went away)."""
         return self._failed.is_set()
+
+    def microphone(self) -> str:
+        """Which microphone, as the user is told: ``USB Mic on pi``."""
+        return f"{self.device.name} on {socket.gethostname()}"
+
+    def lost(self) -> str:
+        """Why the recording broke off, as the user is told (:attr:`ended` before the longest
+        recording)."""
+        return f"the microphone {self.device.name} stopped delivering audio (unplugged?)"
 
     def take(self, timeout: float = 0.1) -> list[np.ndarray]:
         """Blocks captured since the last call (waits up to ``timeout`` s for the first)."""

@@ -79,8 +79,7 @@ def record(
                 if recorder.ended and recorder.seconds >= recorder.max_seconds - 0.1:
                     break  # the longest recording allowed
                 if idle >= STALL_S or recorder.ended:
-                    raise VoiceError(f"the microphone {recorder.device.name} stopped delivering audio "
-                                     "(unplugged?)")
+                    raise VoiceError(recorder.lost())
                 continue
             idle = 0.0
             for block in new:  # one at a time: a fast device can deliver many at once

@@ -56,6 +56,19 @@ class Voice:
         self._transcriber.load()
         return self._transcriber
 
+    def recorder(self) -> Recorder:
+        """The microphone in use: the other machine's through ``voice.audio_socket`` (set by
+        ``hearth connect``), else this machine's ``voice.input_device``.
+
+        Raises:
+            VoiceError: no PortAudio, no or no such device, the audio link not reachable.
+        """
+        if self.settings.audio_socket:
+            from voice.link import AudioLink
+
+            return AudioLink(self.settings.audio_socket).recorder(self.settings.max_seconds)
+        return Recorder(find_device(self.settings.input_device), max_seconds=self.settings.max_seconds)
+
     def listen(self, stop: threading.Event, cancel: threading.Event | None = None,
                on_level: Callable[[Level], None] | None = None,
                on_stopped: Callable[[], None] | None = None,
@@ -71,7 +84,7 @@ class Voice:
             VoiceError: no PortAudio, no or no such device, refused rates, device gone, model.
         """
         if recorder is None:
-            recorder = Recorder(find_device(self.settings.input_device), max_seconds=self.settings.max_seconds)
+            recorder = self.recorder()
         guesses: dict[int, _Guess] = {}
 
         def on_pause(audio, speech_end: int) -> None:

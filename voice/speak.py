@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from engine.config import VoiceSettings
 from voice.errors import VoiceError
 
 LOG = logging.getLogger("hearth.voice")
@@ -111,18 +112,25 @@ class Speaker:
         engine: ``espeak-ng`` or ``piper``.
         output_dir: write each sentence to ``NNN.wav`` here instead of playing it (tests, benches).
         piper_model: the .onnx voice for Piper.
+        output_device: the speaker for audio played here (Piper; espeak-ng plays by itself).
+        audio_socket: play on another machine's speaker through this socket (voice/link.py).
 
     Raises:
         VoiceError: the TTS program is not installed.
     """
 
-    def __init__(self, engine: str = "espeak-ng", output_dir: Path | None = None, piper_model: str = "") -> None:
+    def __init__(self, engine: str = "espeak-ng", output_dir: Path | None = None, piper_model: str = "",
+                 output_device: str = "", audio_socket: str = "") -> None:
         if shutil.which(engine) is None:
             hint = "sudo apt-get install espeak-ng" if engine == "espeak-ng" else "pip install piper-tts"
             raise VoiceError(f"{engine} is not installed, so replies cannot be spoken ({hint})")
         self.engine = engine
         self.output_dir = output_dir
         self.piper_model = piper_model
+        self.output_device = output_device
+        self.audio_socket = audio_socket
+        self._cancel = threading.Event()
+        """Set to cut the sentence playing now short (a fresh one per sentence)."""
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
@@ -134,6 +142,16 @@ class Speaker:
         self.idle.set()
         self._thread = threading.Thread(target=self._run, daemon=True, name="hearth-speaker")
         self._thread.start()
+
+    @classmethod
+    def for_settings(cls, settings: VoiceSettings) -> Speaker:
+        """The speaker ``[voice]`` asks for (tts, piper_model, output_device, audio_socket).
+
+        Raises:
+            VoiceError: the TTS program is not installed.
+        """
+        return cls(settings.tts, piper_model=settings.piper_model, output_device=settings.output_device,
+                   audio_socket=settings.audio_socket)
 
     def say(self, sentence: str) -> None:
         self.idle.clear()
@@ -149,7 +167,8 @@ class Speaker:
         with self._lock:
             if self._process is not None and self._process.poll() is None:
                 self._process.terminate()
-        if self.engine == "piper" and self.output_dir is None:
+            self._cancel.set()
+        if self.engine == "piper" and self.output_dir is None and not self.audio_socket:
             from voice.capture import sounddevice  # numpy and PortAudio: only with Piper
 
             sounddevice().stop()
@@ -166,22 +185,36 @@ class Speaker:
             return ["piper", "--model", self.piper_model, "--output_file", str(wav)], sentence
         return (["espeak-ng", "-w", str(wav), sentence] if wav else ["espeak-ng", sentence]), None
 
-    def _play(self, wav: Path) -> None:
-        """Play a WAV on the default output device (sounddevice); :meth:`stop` cuts it short."""
+    @property
+    def _plays_wav(self) -> bool:
+        """Whether speech is synthesized to a WAV that hearth then plays (Piper; any engine over
+        the audio link), rather than played by the TTS program itself."""
+        return self.engine == "piper" or bool(self.audio_socket)
+
+    def _play(self, wav: Path, cancel: threading.Event) -> None:
+        """Play a 16-bit mono WAV on the other machine's speaker (``audio_socket``) or on
+        ``output_device`` (sounddevice); :meth:`stop` cuts it short."""
         import wave
 
+        with wave.open(str(wav)) as w:
+            pcm, rate = w.readframes(w.getnframes()), w.getframerate()
+        if self.audio_socket:
+            from voice.link import AudioLink
+
+            try:
+                AudioLink(self.audio_socket).play(pcm, rate, cancel)
+            except VoiceError as error:
+                LOG.warning("cannot play speech: %s", error.message)
+            return
         import numpy as np
 
-        from voice.capture import sounddevice  # numpy and PortAudio: only with Piper
+        from voice.capture import find_output_device, sounddevice  # numpy and PortAudio: only here
 
-        with wave.open(str(wav)) as w:
-            samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-            rate = w.getframerate()
         sd = sounddevice()
         try:
-            sd.play(samples, rate)
+            sd.play(np.frombuffer(pcm, dtype="<i2"), rate, device=find_output_device(self.output_device).index)
             sd.wait()
-        except sd.PortAudioError as exc:
+        except (sd.PortAudioError, VoiceError) as exc:
             LOG.warning("cannot play speech: %s", exc)
 
     def _run(self) -> None:
@@ -193,19 +226,20 @@ class Speaker:
             self._count += 1
             if self.output_dir is not None:
                 wav = self.output_dir / f"{self._count:03d}.wav"
-            elif self.engine == "piper":
+            elif self._plays_wav:
                 wav = Path(tempfile.gettempdir()) / f"hearth-speech-{os.getpid()}-{self._count}.wav"
             argv, stdin = self._command(sentence, wav)
             with self._lock:
+                cancel = self._cancel = threading.Event()
                 self._process = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
             try:
                 self._process.communicate(stdin, timeout=120)
             except subprocess.TimeoutExpired:
                 self._process.kill()
-            if self.output_dir is None and wav is not None:  # Piper: play what it wrote
-                if wav.exists() and not self.idle.is_set():
-                    self._play(wav)
+            if self.output_dir is None and wav is not None:  # play what the TTS wrote
+                if wav.exists() and not self.idle.is_set() and not cancel.is_set():
+                    self._play(wav, cancel)
                 wav.unlink(missing_ok=True)
             self.spoken.append(sentence)
             self.finished_at.append(time.perf_counter())

@@ -113,7 +113,7 @@ def run_ask(settings: Settings, question: str, backend, speak: bool = False, fil
     ended_with_newline = True
     speaker = splitter = None
     if speak:
-        speaker, splitter = Speaker(settings.voice.tts, piper_model=settings.voice.piper_model), SentenceSplitter()
+        speaker, splitter = Speaker.for_settings(settings.voice), SentenceSplitter()
     try:
         budget = backend.n_ctx - min(params.max_tokens, backend.n_ctx // 2)  # as engine.chat.context fits it
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -18,16 +19,23 @@ def run_voice(args: argparse.Namespace, settings: Settings) -> int:
     """Raises:
         VoiceError: PortAudio, devices, the speech model, an unreadable file."""
     # voice capture and speech-to-text need numpy and PortAudio: loaded only for `hearth voice`
-    from voice.capture import input_devices
+    from voice.capture import find_device, input_devices
     from voice.session import Voice
 
     if args.action == "devices":
+        if settings.voice.audio_socket:
+            return _link_devices(settings.voice.audio_socket)
         devices = input_devices()
         if not devices:
             raise VoiceError("no input devices")
         for d in devices:
             mark = "*" if d.is_default else " "
             say(f"{mark} {d.index:3}  {d.name}  ({d.channels} ch, default {d.default_rate:.0f} Hz)")
+        try:
+            say(f"microphone in use: {find_device(settings.voice.input_device).name} on {socket.gethostname()} "
+                "(this machine; voice.input_device)")
+        except VoiceError as error:
+            say(f"microphone in use: none ({error.message})")
         return 0
     voice = Voice(settings.voice, paths.models_dir())
     if args.file:
@@ -44,6 +52,21 @@ def run_voice(args: argparse.Namespace, settings: Settings) -> int:
     say(t.text if t.text else "(didn't catch that)")
     say(f"hearth: {how}: {t.audio_s:.2f} s of audio, {t.speech_s:.2f} s of speech, "
           f"transcribed in {heard.stop_to_text_s:.3f} s", file=sys.stderr)
+    return 0
+
+
+def _link_devices(path: str) -> int:
+    """``hearth voice devices`` under ``hearth connect``: the other machine's devices in use.
+
+    Raises:
+        VoiceError: the audio link is not reachable."""
+    from voice.link import AudioLink
+
+    info = AudioLink(path).info()
+    say(f"microphone in use: {info.input} on {info.host} (over SSH, through {path})" if info.input
+        else f"microphone in use: none on {info.host} ({info.input_error})")
+    say(f"speaker in use: {info.output} on {info.host} (over SSH)" if info.output
+        else f"speaker in use: none on {info.host} ({info.output_error})")
     return 0
 
 

@@ -60,6 +60,8 @@ class ChatScreen(Screen[None]):
         self._reply: ReplyView | None = None
         self._voice_stop: threading.Event | None = None  # set while recording
         self._voice_cancel = threading.Event()
+        self._microphone = ""
+        """The microphone of the last recording, as the user was told."""
         keys = self.app.settings.voice.push_to_talk_key
         self._bindings.bind(keys, "push_to_talk", "Talk")
         ui = self.app.settings.ui
@@ -359,7 +361,11 @@ class ChatScreen(Screen[None]):
         try:
             voice = self.app.voice()
             threading.Thread(target=self.app.warm_up_voice, daemon=True).start()  # model loads while you speak
-            heard = voice.listen(stop, cancel, level, on_stopped=stopped)
+            recorder = voice.recorder()
+            if recorder.microphone() != self._microphone:  # the first recording, or another device
+                self._microphone = recorder.microphone()
+                self.app.call_from_thread(self.app.notify, f"Recording from {self._microphone}", title="Voice")
+            heard = voice.listen(stop, cancel, level, on_stopped=stopped, recorder=recorder)
         except HearthError as error:
             self.post_message(events.VoiceHeard("", error))
         except Exception as error:  # noqa: BLE001 - a user sees one line, the log keeps the rest

@@ -1,0 +1,224 @@
+"""``hearth connect [user@]host [hearth options]``: the chat on another machine (a Pi) through the
+user's own OpenSSH, with this machine's microphone and speaker carried over the same connection.
+
+How (one SSH connection, one login — keys, agent, ``~/.ssh/config`` and password prompts as usual):
+
+1. The relay (voice/relay.py, its own process) serves this machine's audio devices on
+   ``audio.sock`` in a new owner-only directory here.
+2. ``ssh -M -S ssh.ctl -N host`` opens the connection as a control master.
+3. Through it, the remote makes its own owner-only directory (``mktemp -d``) and says where its
+   hearth is (a login shell, so ``~/.local/bin`` from pipx is on the PATH).
+4. ``ssh -O forward -R remote/audio.sock:local/audio.sock``: sshd listens on the remote socket
+   (mode 0600: sshd's StreamLocalBindMask 0177) and forwards each connection to the relay.
+   Nothing listens on a network port.
+5. ``ssh -t host hearth --audio-socket remote/audio.sock [options]``: the chat, in this terminal.
+6. Afterwards the remote directory, the connection, the relay and the local directory are removed
+   (the remote hearth also removes its socket when it exits, for a connection that dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine import paths
+from engine.config import Settings
+from engine.errors import HearthError
+from engine.sanitize import inert
+from tui.commands.output import warn
+from voice.link import REMOTE_PREFIX
+
+SOCKET_NAME = "audio.sock"
+CONTROL_NAME = "ssh.ctl"
+CONNECT_TIMEOUT_S = 15
+"""ssh's ConnectTimeout, seconds: an unreachable host is reported after this, not after TCP's
+two minutes."""
+RELAY_START_S = 20.0
+"""Seconds to wait for the relay to listen (importing numpy and PortAudio on a slow laptop)."""
+
+
+class ConnectError(HearthError):
+    """``hearth connect`` could not open the chat on the other machine (no ssh, unreachable,
+    login refused, no hearth there, forwarding refused)."""
+
+    title = "Connect"
+
+
+def ssh_command(args: argparse.Namespace) -> list[str]:
+    """The ssh program and its own options: ``--ssh``, else ``$HEARTH_SSH``, else ``ssh`` (like
+    git's GIT_SSH_COMMAND).
+
+    Raises:
+        ConnectError: the program is not installed.
+    """
+    command = shlex.split(getattr(args, "ssh", None) or os.environ.get("HEARTH_SSH") or "ssh")
+    if not command or shutil.which(command[0]) is None:
+        raise ConnectError(f"{command[0] if command else 'ssh'} is not installed, so hearth cannot reach "
+                           "another machine (Debian/Raspberry Pi OS: sudo apt-get install openssh-client)")
+    return command
+
+
+def run_connect(args: argparse.Namespace, settings: Settings) -> int:
+    """Open the chat on ``args.host`` with this machine's microphone and speaker; the remote
+    hearth's exit code.
+
+    Raises:
+        ConnectError: see the class.
+    """
+    ssh = ssh_command(args)
+    host = args.host
+    if host.startswith("-"):
+        raise ConnectError(f"{host!r} is not a host name (hearth connect [user@]host [hearth options])")
+    local = paths.private_runtime_dir("hearth-connect-")
+    relay = master = None
+    remote_dir = ""
+    for signum in (signal.SIGHUP, signal.SIGTERM):  # the terminal closed, or a kill: clean up first
+        signal.signal(signum, _exit_on_signal)
+    try:
+        relay = _start_relay(local / SOCKET_NAME, settings)
+        master = _start_master(ssh, host, local / CONTROL_NAME)
+        mux = mux_of(ssh, local)
+        remote_hearth, remote_dir = _prepare_remote(mux, host, args.remote_hearth)
+        forward = subprocess.run([*mux, "-O", "forward", "-R", f"{remote_dir}/{SOCKET_NAME}:{local / SOCKET_NAME}",
+                                  host], capture_output=True, text=True, timeout=30)
+        if forward.returncode != 0:
+            raise ConnectError(f"{host} refused to forward the audio socket ({_last_line(forward.stderr)}); its "
+                               "sshd needs AllowStreamLocalForwarding yes. For text chat alone: ssh -t "
+                               f"{host} hearth")
+        command = " ".join(shlex.quote(a) for a in
+                           ["exec", remote_hearth, "--audio-socket", f"{remote_dir}/{SOCKET_NAME}", *args.rest])
+        code = subprocess.call([*mux, "-t", host, "sh -lc " + shlex.quote(command)])
+        if code == 255 and master.poll() is not None:
+            raise ConnectError(f"the connection to {host} closed; the chat there is saved (`hearth connect "
+                               f"{host}`, then ctrl+o, opens it again)")
+        return code
+    finally:
+        _clean_up(mux_of(ssh, local), host, master, remote_dir, relay, local)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def mux_of(ssh: list[str], local: Path) -> list[str]:
+    """ssh through the control master in ``local``."""
+    return [*ssh, "-S", str(local / CONTROL_NAME)]
+
+
+def _start_relay(path: Path, settings: Settings) -> subprocess.Popen:
+    """The relay process serving this machine's devices at ``path``; warns (one line) when this
+    machine has no microphone — the chat still opens.
+
+    Raises:
+        ConnectError: the relay did not start.
+    """
+    relay = subprocess.Popen([sys.executable, "-m", "voice.relay", str(path),
+                              "--input-device", settings.voice.input_device,
+                              "--output-device", settings.voice.output_device],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert relay.stdout is not None
+    line = relay.stdout.readline().strip()
+    if line != "ready":
+        relay.kill()
+        raise ConnectError(f"the audio relay did not start ({line or 'it exited'}; details in {paths.log_file()})")
+    from voice.errors import VoiceError
+    from voice.link import AudioLink
+
+    try:
+        info = AudioLink(str(path)).info()
+    except VoiceError as error:
+        warn(f"voice will not work: {error.message}")
+        return relay
+    if info.input is None:
+        warn(f"push-to-talk will not record: {info.input_error}")
+    if info.output is None and settings.voice.speak:
+        warn(f"replies will not be spoken: {info.output_error}")
+    return relay
+
+
+def _start_master(ssh: list[str], host: str, control: Path) -> subprocess.Popen:
+    """The control-master connection, once logged in (prompts for a password or a host key go to
+    the terminal as usual).
+
+    Raises:
+        ConnectError: ssh exited first: unreachable, refused, host key, ... (its last line).
+    """
+    errors = (control.parent / "ssh.err").open("w+")
+    master = subprocess.Popen([*ssh, "-M", "-S", str(control), "-N", "-o", "ControlPersist=no",
+                               "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "ExitOnForwardFailure=yes",
+                               "-o", "ServerAliveInterval=10", host],
+                              stdout=subprocess.DEVNULL, stderr=errors)
+    while not control.exists():
+        if master.poll() is not None:
+            errors.seek(0)
+            raise ConnectError(_ssh_failure(host, errors.read()))
+        time.sleep(0.02)
+    return master
+
+
+def _ssh_failure(host: str, stderr: str) -> str:
+    """One line for ssh's failure to connect, from its own last line."""
+    line = _last_line(stderr) or "ssh exited without a message"
+    if "Permission denied" in line or "Too many authentication failures" in line:
+        return f"{host} refused the login ({line}); check the user name and your key with: ssh {host}"
+    if "Host key verification failed" in line or "REMOTE HOST IDENTIFICATION" in stderr:
+        return f"{host}'s host key does not match the one known ({line}); check it with: ssh {host}"
+    if any(s in line for s in ("resolve hostname", "Connection refused", "timed out", "No route",
+                               "unreachable", "Connection closed", "reset by peer")):
+        return f"cannot reach {host} ({line})"
+    return f"ssh to {host} failed ({line})"
+
+
+def _prepare_remote(mux: list[str], host: str, remote_hearth: str) -> tuple[str, str]:
+    """Where hearth is on the remote (a login shell's PATH) and a new owner-only directory there
+    for the socket.
+
+    Raises:
+        ConnectError: the remote has no hearth, or the directory cannot be made.
+    """
+    script = (f"h=$(command -v {shlex.quote(remote_hearth)}) || {{ echo hearth-missing; exit 0; }}; "
+              f'd=$(mktemp -d "${{XDG_RUNTIME_DIR:-/tmp}}/{REMOTE_PREFIX}XXXXXXXX") || exit 1; '
+              'echo "hearth=$h"; echo "dir=$d"')
+    done = subprocess.run([*mux, host, "sh -lc " + shlex.quote(script)], capture_output=True, text=True, timeout=60)
+    found = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    if "hearth-missing" in done.stdout.splitlines():
+        raise ConnectError(f"{host} has no hearth ({remote_hearth!r} is not on its login PATH); install "
+                           f"hearth there, or name it: hearth connect --remote-hearth PATH {host}")
+    if done.returncode != 0 or "hearth" not in found or "dir" not in found:
+        raise ConnectError(f"cannot prepare {host} for the audio socket ({_last_line(done.stderr) or done.returncode})")
+    return found["hearth"], found["dir"]
+
+
+def _clean_up(mux: list[str], host: str, master: subprocess.Popen | None, remote_dir: str,
+              relay: subprocess.Popen | None, local: Path) -> None:
+    """Remove what connect made, whatever happened: the remote directory (while the connection
+    lasts), the connection, the relay, the local directory. Never raises."""
+    if master is not None and master.poll() is None:
+        if remote_dir.rsplit("/", 1)[-1].startswith(REMOTE_PREFIX):
+            subprocess.run([*mux, host, f"rm -rf -- {shlex.quote(remote_dir)}"], capture_output=True, timeout=10,
+                           check=False)
+        subprocess.run([*mux, "-O", "exit", host], capture_output=True, timeout=10, check=False)
+        try:
+            master.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            master.kill()
+    if relay is not None:
+        try:
+            if relay.stdin is not None:
+                relay.stdin.close()  # the relay exits when its stdin closes
+            relay.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            relay.kill()
+    shutil.rmtree(local, ignore_errors=True)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return inert(lines[-1], one_line=True) if lines else ""
