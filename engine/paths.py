@@ -59,9 +59,16 @@ def _ensure(path: Path) -> Path:
     return path
 
 
+SOCKET_DIR_MAX = 60
+"""Longest parent path (characters) for socket directories: a Unix socket's path is at most 107
+bytes on Linux (108 on macOS's 104), and ssh adds a 17-character suffix to its control socket's
+name while creating it."""
+
+
 def private_runtime_dir(prefix: str) -> Path:
     """A new owner-only (0700) directory for sockets, under the user runtime dir
-    (``$XDG_RUNTIME_DIR``, /run/user/UID) when it exists, else the temp dir; the caller removes it.
+    (``$XDG_RUNTIME_DIR``, /run/user/UID) when it exists and is short enough
+    (:data:`SOCKET_DIR_MAX`), else the temp dir; the caller removes it.
 
     Raises:
         OSError: neither can be written.
@@ -69,5 +76,6 @@ def private_runtime_dir(prefix: str) -> Path:
     import tempfile
 
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    where = runtime if runtime and os.path.isdir(runtime) and os.access(runtime, os.W_OK) else None
+    usable = runtime and len(runtime) <= SOCKET_DIR_MAX and os.path.isdir(runtime) and os.access(runtime, os.W_OK)
+    where = runtime if usable else None
     return Path(tempfile.mkdtemp(prefix=prefix, dir=where))  # mkdtemp: mode 0700

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import subprocess
 import sys
 import threading
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.config import VoiceSettings
@@ -160,6 +162,7 @@ def test_no_microphone_over_ssh_says_where_audio_is_captured(tmp_path, speech_mo
     done = _cli("voice", "test", env=env)
     assert done.returncode == 1
     assert "no microphone on" in done.stderr and "over SSH, hearth records on the machine it runs on" in done.stderr
+    assert "`hearth connect` from your own computer uses its microphone" in done.stderr
     assert "ALSA lib" not in done.stderr and "Traceback" not in done.stderr
 
 
@@ -224,3 +227,37 @@ def test_missing_tts_program_is_a_clear_error() -> None:
 
     with pytest.raises(VoiceError, match="piper is not installed"):
         Speaker("piper")
+
+
+# -- the audio link (voice over SSH; the SSH side is in test_voice_ssh.py) ----------------------------
+
+
+def test_link_carries_the_microphones_samples_unchanged(audio, tmp_path: Path) -> None:
+    """A relay serving the file-backed microphone on an owner-only socket; the link's recorder
+    reads exactly the device's 16 kHz samples, and stops when the relay reaches max_seconds."""
+    from voice.link import AudioLink
+    from voice.relay import Relay
+
+    relay = Relay(input_device="filemic")
+    path = tmp_path / "audio.sock"
+    server = relay.listen(path)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.serve, args=(server, stop), daemon=True)
+    thread.start()
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        recorder = AudioLink(str(path)).recorder(max_seconds=2.0)
+        assert recorder.microphone().startswith("filemic on ") and recorder.microphone().endswith("(over SSH)")
+        recorder.start()
+        blocks = []
+        while not (recorder.ended and recorder._queue.empty()):
+            blocks += recorder.take(timeout=0.1)
+        recorder.stop()
+    finally:
+        stop.set()
+        server.close()
+        thread.join(timeout=2)
+    got = np.concatenate(blocks)
+    expected = np.fromfile(audio["question16"], dtype="<i2").astype(np.float32) / 32768
+    assert len(got) == 32000  # 2 s at 16 kHz: the relay's device stopped at max_seconds
+    assert np.array_equal(got[: len(expected)], expected[:32000])

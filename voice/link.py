@@ -163,7 +163,7 @@ class AudioLink:
         """
         info = self.info()
         if info.input is None:
-            raise VoiceError(f"no microphone on {info.host}: {info.input_error}; text chat still works")
+            raise VoiceError(info.input_error or f"no microphone on {info.host}; text chat still works")
         return LinkRecorder(self, info, max_seconds)
 
     def play(self, pcm: bytes, rate: int, cancel: threading.Event) -> None:

@@ -96,6 +96,7 @@ def run_connect(args: argparse.Namespace, settings: Settings) -> int:
                            ["exec", remote_hearth, "--audio-socket", f"{remote_dir}/{SOCKET_NAME}", *args.rest])
         code = subprocess.call([*mux, "-t", host, "sh -lc " + shlex.quote(command)])
         if code == 255 and master.poll() is not None:
+            _reset_terminal()
             raise ConnectError(f"the connection to {host} closed; the chat there is saved (`hearth connect "
                                f"{host}`, then ctrl+o, opens it again)")
         return code
@@ -163,6 +164,18 @@ def _start_master(ssh: list[str], host: str, control: Path) -> subprocess.Popen:
     return master
 
 
+TERMINAL_RESET = "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?1004l\x1b[?2004l\x1b[?25h\x1b[?1049l"
+"""What the remote chat would have sent on a normal exit (xterm control sequences): mouse
+reporting (1000/1002/1003, SGR 1006, urxvt 1015), focus events (1004) and bracketed paste (2004)
+off, the cursor shown, the alternate screen left. A dropped connection never sends them."""
+
+
+def _reset_terminal() -> None:
+    if sys.stdout.isatty():
+        sys.stdout.write(TERMINAL_RESET)
+        sys.stdout.flush()
+
+
 def _ssh_failure(host: str, stderr: str) -> str:
     """One line for ssh's failure to connect, from its own last line."""
     line = _last_line(stderr) or "ssh exited without a message"
@@ -184,7 +197,8 @@ def _prepare_remote(mux: list[str], host: str, remote_hearth: str) -> tuple[str,
         ConnectError: the remote has no hearth, or the directory cannot be made.
     """
     script = (f"h=$(command -v {shlex.quote(remote_hearth)}) || {{ echo hearth-missing; exit 0; }}; "
-              f'd=$(mktemp -d "${{XDG_RUNTIME_DIR:-/tmp}}/{REMOTE_PREFIX}XXXXXXXX") || exit 1; '
+              f'r=${{XDG_RUNTIME_DIR:-/tmp}}; [ ${{#r}} -le {paths.SOCKET_DIR_MAX} ] || r=/tmp; '
+              f'd=$(mktemp -d "$r/{REMOTE_PREFIX}XXXXXXXX") || exit 1; '
               'echo "hearth=$h"; echo "dir=$d"')
     done = subprocess.run([*mux, host, "sh -lc " + shlex.quote(script)], capture_output=True, text=True, timeout=60)
     found = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
