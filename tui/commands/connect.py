@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from engine import paths
 from engine.config import Settings
@@ -73,59 +75,156 @@ def run_connect(args: argparse.Namespace, settings: Settings) -> int:
         ConnectError: see the class.
     """
     ssh = ssh_command(args)
-    host = args.host
-    if host.startswith("-"):
-        raise ConnectError(f"{host!r} is not a host name (hearth connect [user@]host [hearth options])")
-    local = paths.private_runtime_dir("hearth-connect-")
-    relay = master = None
-    remote_dir = ""
+    if args.host.startswith("-"):
+        raise ConnectError(f"{args.host!r} is not a host name (hearth connect [user@]host [hearth options])")
     for signum in (signal.SIGHUP, signal.SIGTERM):  # the terminal closed, or a kill: clean up first
         signal.signal(signum, _exit_on_signal)
-    try:
-        relay = _start_relay(local / SOCKET_NAME, settings)
-        master = _start_master(ssh, host, local / CONTROL_NAME)
-        mux = mux_of(ssh, local)
-        remote_hearth, remote_dir = _prepare_remote(mux, host, args.remote_hearth)
-        forward = subprocess.run([*mux, "-O", "forward", "-R", f"{remote_dir}/{SOCKET_NAME}:{local / SOCKET_NAME}",
-                                  host], capture_output=True, text=True, timeout=30)
-        if forward.returncode != 0:
-            raise ConnectError(f"{host} refused to forward the audio socket ({_last_line(forward.stderr)}); its "
-                               "sshd needs AllowStreamLocalForwarding yes. For text chat alone: ssh -t "
-                               f"{host} hearth")
-        command = " ".join(shlex.quote(a) for a in
-                           ["exec", remote_hearth, "--audio-socket", f"{remote_dir}/{SOCKET_NAME}", *args.rest])
-        code = subprocess.call([*mux, "-t", host, "sh -lc " + shlex.quote(command)])
-        if code == 255 and master.poll() is not None:
+    with SshConnection(ssh, args.host) as connection:
+        connection.start_relay(settings)
+        connection.open()
+        remote_hearth, remote_socket = connection.prepare_remote(args.remote_hearth)
+        command = " ".join(shlex.quote(a) for a in ["exec", remote_hearth, "--audio-socket", remote_socket, *args.rest])
+        code = subprocess.call([*connection.mux, "-t", args.host, "sh -lc " + shlex.quote(command)])
+        if code == 255 and not connection.alive:
             _reset_terminal()
-            raise ConnectError(f"the connection to {host} closed; the chat there is saved (`hearth connect "
-                               f"{host}`, then ctrl+o, opens it again)")
+            raise ConnectError(f"the connection to {args.host} closed; the chat there is saved (`hearth connect "
+                               f"{args.host}`, then ctrl+o, opens it again)")
         return code
-    finally:
-        _clean_up(mux_of(ssh, local), host, master, remote_dir, relay, local)
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def mux_of(ssh: list[str], local: Path) -> list[str]:
-    """ssh through the control master in ``local``."""
-    return [*ssh, "-S", str(local / CONTROL_NAME)]
+class SshConnection:
+    """One OpenSSH connection to ``host`` (a control master) carrying this machine's audio: use
+    as a context manager; leaving it removes everything it made (see :meth:`close`).
+
+    Args:
+        ssh: the ssh command and its options (:func:`ssh_command`).
+        host: ``[user@]host`` as ssh takes it.
+    """
+
+    def __init__(self, ssh: list[str], host: str) -> None:
+        self.ssh = ssh
+        self.host = host
+        self.local = paths.private_runtime_dir("hearth-connect-")
+        self.local_socket = self.local / SOCKET_NAME
+        self.mux = [*ssh, "-S", str(self.local / CONTROL_NAME)]
+        """ssh through this connection (no new login)."""
+        self.relay: subprocess.Popen | None = None
+        self.master: subprocess.Popen | None = None
+        self.remote_dir = ""
+        self._errors: IO[str] | None = None
+
+    def __enter__(self) -> SshConnection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.master is not None and self.master.poll() is None
+
+    def start_relay(self, settings: Settings, argv: list[str] | None = None) -> None:
+        """Serve this machine's devices at :attr:`local_socket` (``argv``: another relay program,
+        for benchmarks); warns (one line) when there is no microphone — the chat still opens.
+
+        Raises:
+            ConnectError: the relay did not start.
+        """
+        self.relay = _start_relay(self.local_socket, settings, argv)
+
+    def open(self) -> None:
+        """Log in: the control master, once connected (prompts for a password or a host key go to
+        the terminal as usual).
+
+        Raises:
+            ConnectError: ssh exited first: unreachable, refused, host key, ... (its last line).
+        """
+        control = self.local / CONTROL_NAME
+        errors = self._errors = (self.local / "ssh.err").open("w+")
+        self.master = subprocess.Popen(
+            [*self.ssh, "-M", "-S", str(control), "-N", "-o", "ControlPersist=no",
+             "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "ExitOnForwardFailure=yes",
+             "-o", "ServerAliveInterval=10", self.host],
+            stdout=subprocess.DEVNULL, stderr=errors)
+        while not control.exists():
+            if self.master.poll() is not None:
+                errors.seek(0)
+                raise ConnectError(_ssh_failure(self.host, errors.read()))
+            time.sleep(0.02)
+
+    def prepare_remote(self, remote_hearth: str) -> tuple[str, str]:
+        """Find hearth on the remote (a login shell's PATH), make an owner-only directory there
+        and forward a socket in it to :attr:`local_socket`: (hearth's path, the remote socket).
+
+        Raises:
+            ConnectError: no hearth there, the directory cannot be made, forwarding refused.
+        """
+        script = (f"h=$(command -v {shlex.quote(remote_hearth)}) || {{ echo hearth-missing; exit 0; }}; "
+                  f'r=${{XDG_RUNTIME_DIR:-/tmp}}; [ ${{#r}} -le {paths.SOCKET_DIR_MAX} ] || r=/tmp; '
+                  f'd=$(mktemp -d "$r/{REMOTE_PREFIX}XXXXXXXX") || exit 1; '
+                  'echo "hearth=$h"; echo "dir=$d"')
+        done = subprocess.run([*self.mux, self.host, "sh -lc " + shlex.quote(script)], capture_output=True,
+                              text=True, timeout=60)
+        found = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+        if "hearth-missing" in done.stdout.splitlines():
+            raise ConnectError(f"{self.host} has no hearth ({remote_hearth!r} is not on its login PATH); install "
+                               f"hearth there, or name it: hearth connect --remote-hearth PATH {self.host}")
+        if done.returncode != 0 or "hearth" not in found or "dir" not in found:
+            raise ConnectError(f"cannot prepare {self.host} for the audio socket "
+                               f"({_last_line(done.stderr) or done.returncode})")
+        self.remote_dir = found["dir"]
+        remote_socket = f"{self.remote_dir}/{SOCKET_NAME}"
+        forward = subprocess.run([*self.mux, "-O", "forward", "-R", f"{remote_socket}:{self.local_socket}",
+                                  self.host], capture_output=True, text=True, timeout=30)
+        if forward.returncode != 0:
+            raise ConnectError(f"{self.host} refused to forward the audio socket ({_last_line(forward.stderr)}); "
+                               f"its sshd needs AllowStreamLocalForwarding yes. For text chat alone: ssh -t "
+                               f"{self.host} hearth")
+        return found["hearth"], remote_socket
+
+    def close(self) -> None:
+        """Remove what was made, whatever happened: the remote directory (while the connection
+        lasts), the connection, the relay, the local directory. Never raises."""
+        if self.alive:
+            assert self.master is not None
+            if self.remote_dir.rsplit("/", 1)[-1].startswith(REMOTE_PREFIX):
+                subprocess.run([*self.mux, self.host, f"rm -rf -- {shlex.quote(self.remote_dir)}"],
+                               capture_output=True, timeout=10, check=False)
+            subprocess.run([*self.mux, "-O", "exit", self.host], capture_output=True, timeout=10, check=False)
+            try:
+                self.master.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.master.kill()
+        if self.relay is not None:
+            try:
+                if self.relay.stdin is not None:
+                    self.relay.stdin.close()  # the relay exits when its stdin closes
+                self.relay.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.relay.kill()
+        if self._errors is not None:
+            self._errors.close()
+        shutil.rmtree(self.local, ignore_errors=True)
 
 
-def _start_relay(path: Path, settings: Settings) -> subprocess.Popen:
+def _start_relay(path: Path, settings: Settings, argv: list[str] | None = None) -> subprocess.Popen:
     """The relay process serving this machine's devices at ``path``; warns (one line) when this
     machine has no microphone — the chat still opens.
 
     Raises:
         ConnectError: the relay did not start.
     """
-    relay = subprocess.Popen([sys.executable, "-m", "voice.relay", str(path),
+    relay = subprocess.Popen([*(argv or [sys.executable, "-m", "voice.relay"]), str(path),
                               "--input-device", settings.voice.input_device,
                               "--output-device", settings.voice.output_device],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert relay.stdout is not None
-    line = relay.stdout.readline().strip()
+    started = select.select([relay.stdout], [], [], RELAY_START_S)[0]
+    line = relay.stdout.readline().strip() if started else f"no answer in {RELAY_START_S:.0f} s"
     if line != "ready":
         relay.kill()
         raise ConnectError(f"the audio relay did not start ({line or 'it exited'}; details in {paths.log_file()})")
@@ -142,26 +241,6 @@ def _start_relay(path: Path, settings: Settings) -> subprocess.Popen:
     if info.output is None and settings.voice.speak:
         warn(f"replies will not be spoken: {info.output_error}")
     return relay
-
-
-def _start_master(ssh: list[str], host: str, control: Path) -> subprocess.Popen:
-    """The control-master connection, once logged in (prompts for a password or a host key go to
-    the terminal as usual).
-
-    Raises:
-        ConnectError: ssh exited first: unreachable, refused, host key, ... (its last line).
-    """
-    errors = (control.parent / "ssh.err").open("w+")
-    master = subprocess.Popen([*ssh, "-M", "-S", str(control), "-N", "-o", "ControlPersist=no",
-                               "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "ExitOnForwardFailure=yes",
-                               "-o", "ServerAliveInterval=10", host],
-                              stdout=subprocess.DEVNULL, stderr=errors)
-    while not control.exists():
-        if master.poll() is not None:
-            errors.seek(0)
-            raise ConnectError(_ssh_failure(host, errors.read()))
-        time.sleep(0.02)
-    return master
 
 
 TERMINAL_RESET = "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?1004l\x1b[?2004l\x1b[?25h\x1b[?1049l"
@@ -187,50 +266,6 @@ def _ssh_failure(host: str, stderr: str) -> str:
                                "unreachable", "Connection closed", "reset by peer")):
         return f"cannot reach {host} ({line})"
     return f"ssh to {host} failed ({line})"
-
-
-def _prepare_remote(mux: list[str], host: str, remote_hearth: str) -> tuple[str, str]:
-    """Where hearth is on the remote (a login shell's PATH) and a new owner-only directory there
-    for the socket.
-
-    Raises:
-        ConnectError: the remote has no hearth, or the directory cannot be made.
-    """
-    script = (f"h=$(command -v {shlex.quote(remote_hearth)}) || {{ echo hearth-missing; exit 0; }}; "
-              f'r=${{XDG_RUNTIME_DIR:-/tmp}}; [ ${{#r}} -le {paths.SOCKET_DIR_MAX} ] || r=/tmp; '
-              f'd=$(mktemp -d "$r/{REMOTE_PREFIX}XXXXXXXX") || exit 1; '
-              'echo "hearth=$h"; echo "dir=$d"')
-    done = subprocess.run([*mux, host, "sh -lc " + shlex.quote(script)], capture_output=True, text=True, timeout=60)
-    found = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    if "hearth-missing" in done.stdout.splitlines():
-        raise ConnectError(f"{host} has no hearth ({remote_hearth!r} is not on its login PATH); install "
-                           f"hearth there, or name it: hearth connect --remote-hearth PATH {host}")
-    if done.returncode != 0 or "hearth" not in found or "dir" not in found:
-        raise ConnectError(f"cannot prepare {host} for the audio socket ({_last_line(done.stderr) or done.returncode})")
-    return found["hearth"], found["dir"]
-
-
-def _clean_up(mux: list[str], host: str, master: subprocess.Popen | None, remote_dir: str,
-              relay: subprocess.Popen | None, local: Path) -> None:
-    """Remove what connect made, whatever happened: the remote directory (while the connection
-    lasts), the connection, the relay, the local directory. Never raises."""
-    if master is not None and master.poll() is None:
-        if remote_dir.rsplit("/", 1)[-1].startswith(REMOTE_PREFIX):
-            subprocess.run([*mux, host, f"rm -rf -- {shlex.quote(remote_dir)}"], capture_output=True, timeout=10,
-                           check=False)
-        subprocess.run([*mux, "-O", "exit", host], capture_output=True, timeout=10, check=False)
-        try:
-            master.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            master.kill()
-    if relay is not None:
-        try:
-            if relay.stdin is not None:
-                relay.stdin.close()  # the relay exits when its stdin closes
-            relay.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            relay.kill()
-    shutil.rmtree(local, ignore_errors=True)
 
 
 def _last_line(text: str) -> str:
