@@ -85,7 +85,7 @@ def run_connect(args: argparse.Namespace, settings: Settings) -> int:
         remote_hearth, remote_socket = connection.prepare_remote(args.remote_hearth)
         command = " ".join(shlex.quote(a) for a in ["exec", remote_hearth, "--audio-socket", remote_socket, *args.rest])
         code = subprocess.call([*connection.mux, "-t", args.host, "sh -lc " + shlex.quote(command)])
-        if code == 255 and not connection.alive:
+        if code == 255 and connection.closed(within=1.0):
             _reset_terminal()
             raise ConnectError(f"the connection to {args.host} closed; the chat there is saved (`hearth connect "
                                f"{args.host}`, then ctrl+o, opens it again)")
@@ -126,6 +126,17 @@ class SshConnection:
     @property
     def alive(self) -> bool:
         return self.master is not None and self.master.poll() is None
+
+    def closed(self, within: float) -> bool:
+        """Whether the connection has ended, waiting up to ``within`` seconds (a killed master
+        closes its sockets, which its clients see, a moment before it can be reaped)."""
+        if self.master is None:
+            return True
+        try:
+            self.master.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def start_relay(self, settings: Settings, argv: list[str] | None = None) -> None:
         """Serve this machine's devices at :attr:`local_socket` (``argv``: another relay program,
