@@ -204,7 +204,8 @@ def _closed_by_peer(conn: socket.socket) -> bool:
         return True
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,
+         recorder_factory: Callable[[str, float], Recorder] = make_recorder) -> int:
     """``python -m voice.relay SOCKET [--input-device D] [--output-device D]``: prints ``ready``
     once listening; serves until stdin closes."""
     from engine import paths
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-device", default="")
     args = parser.parse_args(argv)
     configure_logging(paths.log_file())
-    relay = Relay(args.input_device, args.output_device)
+    relay = Relay(args.input_device, args.output_device, recorder_factory)
     try:
         server = relay.listen(args.socket)
     except OSError as exc:
