@@ -130,6 +130,7 @@ def test_cli_devices_and_test(audio, speech_model, tmp_path) -> None:
     env = _config(tmp_path, speech_model)
     devices = _cli("voice", "devices", env=env)
     assert devices.returncode == 0 and "filemic48" in devices.stdout and "Hz" in devices.stdout
+    assert f"microphone in use: filemic on {os.uname().nodename} (this machine" in devices.stdout
     recorded = _cli("voice", "test", env=env)
     assert recorded.returncode == 0, recorded.stderr
     assert "capital of France" in recorded.stdout and "transcribed in" in recorded.stderr
