@@ -24,7 +24,7 @@ from tui.widgets.conversation import (
     UserMessage,
 )
 from tui.widgets.status_bar import StatusBar
-from tui.widgets.stream_tail import StreamTail, settled_length
+from tui.widgets.stream_tail import RESERVE_LINES, StreamTail, settled_length
 
 LONG_REPLY = """Here is a plan in three parts.
 
@@ -120,7 +120,7 @@ async def test_batched_stream_loses_and_doubles_nothing(seed: int) -> None:
 
 async def test_tail_redraws_only_changed_lines() -> None:
     """Appending within the last line repaints that line and asks for no layout; a new line asks
-    for a layout."""
+    for a layout, which reserves room for three more: those need none."""
     app = ReplyApp()
     async with app.run_test(size=(40, 10)) as pilot:
         reply = app.query_one(ReplyView)
@@ -136,6 +136,18 @@ async def test_tail_redraws_only_changed_lines() -> None:
             "first line of text", "second word"]
         await reply.write(" and more words that wrap past forty columns")
         assert tail._layout_required and tail.line_count == 3
+        await pilot.pause()
+        assert tail.size.height == 3 + RESERVE_LINES
+        assert tail.render_line(3).text.strip() == ""  # the room is blank
+        tail._layout_required = False
+        await reply.write("\nfour\nfive\nsix")
+        assert not tail._layout_required and tail.line_count == 6
+        await pilot.pause()
+        assert [tail.render_line(y).text.rstrip() for y in (3, 4, 5)] == ["four", "five", "six"]
+        await reply.write("\nseven")
+        assert tail._layout_required
+        await pilot.pause()
+        assert tail.size.height == 7 + RESERVE_LINES
 
 
 # -- the reply's state while it streams, on the real model ---------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 from textual.widgets import Static
@@ -11,6 +12,8 @@ from engine.chat.backend import ModelInfo, TokenEvent
 from engine.sanitize import inert
 
 _PROCESS = psutil.Process(os.getpid())
+LIVE_EVERY_S = 0.5
+"""Seconds between redraws of the live figures while a reply streams."""
 
 
 def process_rss_mib() -> float:
@@ -39,6 +42,8 @@ class StatusBar(Static):
         self.tokens_per_s: float | None = None
         self.ttft_s: float | None = None
         self.memory_mib = process_rss_mib()
+        self._live_shown = 0.0
+        """``time.monotonic()`` of the last redraw of live figures."""
 
     def set_model(self, info: ModelInfo, state: str) -> None:
         """Show the model and its state ("loading", "ready", ...)."""
@@ -63,13 +68,20 @@ class StatusBar(Static):
 
     def set_live_stats(self, event: TokenEvent) -> None:
         """Show the figures of the reply being streamed (context used, tokens/s so far, TTFT),
-        redrawing only this line (no layout: the bar is one line tall)."""
+        redrawing only this line (no layout: the bar is one line tall), at most every
+        :data:`LIVE_EVERY_S`: a figure changing 15 times a second cannot be read, and each redraw
+        of this line beside the reply's widens the screen area Textual repaints in that frame to
+        everything between them (the prompt included)."""
         self.ctx_used = event.n_prompt_tokens + event.n_generated
         self.tokens_per_s = event.tokens_per_s
         self.ttft_s = event.ttft_s
-        self.refresh_text(layout=False)
+        now = time.monotonic()
+        if now - self._live_shown >= LIVE_EVERY_S:
+            self._live_shown = now
+            self.refresh_text(layout=False)
 
     def refresh_text(self, layout: bool = True) -> None:
+        """Redraw the line from the figures held (one line of inert text)."""
         parts = [self.model or "no model"]
         if self.state != "ready":
             parts.append(self.state)

@@ -60,8 +60,16 @@ def settled_length(text: str) -> int:
     return settled
 
 
+RESERVE_LINES = 3
+"""Blank lines the tail keeps below its last line while it grows: a new line is drawn into them
+without a layout of the screen (which costs as much as several redraws, and in a conversation
+scrolled to its end repaints every line of it); when they run out the tail grows by this many
+more at once, so a layout comes every fourth line instead of every line."""
+
+
 class StreamTail(Widget):
-    """Plain text that grows at its end, redrawn a line at a time.
+    """Plain text that grows at its end, redrawn a line at a time, with room for
+    :data:`RESERVE_LINES` more lines below it once it has grown past its first line.
 
     Attributes:
         text: the text shown (str).
@@ -83,13 +91,17 @@ class StreamTail(Widget):
         self._wrapped: list[list[Strip]] = [[]]
         """Each source line wrapped to ``self._width`` cells."""
         self._width = 0
+        self._height = 0
+        """Screen lines the widget takes: the text's, and the room reserved below it."""
 
     def reset(self, text: str = "") -> None:
-        """Show ``text`` instead of what is shown."""
+        """Show ``text`` instead of what is shown (the reserved room goes too)."""
         self.text = ""
         self._sources = [""]
         self._wrapped = [[]]
+        self._height = 0
         self.extend(text)
+        self._height = self.line_count
         self.refresh(layout=True)
 
     def extend(self, fragment: str) -> None:
@@ -98,7 +110,6 @@ class StreamTail(Widget):
         if not fragment:
             return
         self.text += fragment
-        height = self.line_count
         first_changed = len(self._sources) - 1
         row = sum(len(lines) for lines in self._wrapped[:first_changed])
         pieces = fragment.split("\n")
@@ -106,7 +117,8 @@ class StreamTail(Widget):
         self._sources.extend(pieces[1:])
         del self._wrapped[first_changed:]
         self._wrapped.extend(self._wrap(source) for source in self._sources[first_changed:])
-        if self.line_count != height or not self._width:
+        if self.line_count > self._height or not self._width:
+            self._height = self.line_count + (RESERVE_LINES if self._height else 0)
             self.refresh(layout=True)
         else:
             self.refresh(Region(0, row, self.outer_size.width, self.line_count - row))
@@ -128,7 +140,8 @@ class StreamTail(Widget):
         if width != self._width:
             self._width = width
             self._wrapped = [self._wrap(source) for source in self._sources]
-        return self.line_count
+            self._height = self.line_count
+        return max(self._height, self.line_count)
 
     def render_line(self, y: int) -> Strip:
         for lines in self._wrapped:
