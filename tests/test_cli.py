@@ -217,7 +217,7 @@ def test_ask_with_a_preset(gguf_path: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", [
     ["models"], ["models", "list"], ["models", "pull"], ["voice"], ["config"], ["history"],
-    ["history", "search"], ["history", "export"], ["doctor"], ["completion"],
+    ["history", "search"], ["history", "export"], ["doctor"], ["completion"], ["connect"],
 ])
 def test_each_command_help_lists_only_its_own_options(command: list[str]) -> None:
     done = run(*command, "--help")

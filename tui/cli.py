@@ -86,7 +86,8 @@ def build_parser() -> Parser:
                          help="hearth on the other machine (default: hearth on its login PATH)")
     connect.add_argument("host", help="[user@]host as ssh takes it (a Host alias of ~/.ssh/config works)")
     connect.add_argument("rest", nargs=argparse.REMAINDER, metavar="...",
-                         help="hearth options for the chat there (--model, --preset, voice devices, ...)")
+                         help="what hearth runs there: its options for the chat (a model, a preset, ...) or a "
+                              "command such as `voice devices`")
     doctor = commands.add_parser("doctor", help="check everything hearth needs, one line each with a fix",
                                  description="Check everything hearth needs, one line each with a fix.")
     doctor.add_argument("--model", metavar="PATH", default=argparse.SUPPRESS, help="check this GGUF instead")

@@ -30,6 +30,9 @@ LOG = logging.getLogger("hearth.voice.relay")
 
 PLAY_BLOCK_S = 0.05
 """Seconds of audio written to the speaker between checks for a cancelled playback."""
+MAX_PLAY_S = 120
+"""The longest audio one play request may carry, seconds (one spoken sentence is a few): the
+relay holds it in memory before playing."""
 
 
 def make_recorder(input_device: str, max_seconds: float) -> Recorder:
@@ -152,7 +155,7 @@ class Relay:
     def play(self, conn: socket.socket, rate: int, size: int) -> None:
         """Read ``size`` bytes of s16le mono at ``rate`` Hz, play them on the speaker, answer
         ``done``; a client that closes first stops the playback."""
-        if not 1000 <= rate <= 192_000 or not 0 <= size <= 600 * rate * 2:
+        if not 1000 <= rate <= 192_000 or not 0 <= size <= MAX_PLAY_S * rate * 2:
             send_line(conn, {"error": f"refused audio of {size} bytes at {rate} Hz"})
             return
         pcm = bytearray()
