@@ -238,6 +238,13 @@ def test_voice_devices_over_ssh_names_the_laptops_microphone(machines: Machines)
     assert machines.leftovers() == []
 
 
+def test_doctor_over_ssh_checks_the_laptops_microphone(machines: Machines) -> None:
+    done = machines.run(machines.connect("doctor"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    [line] = [line for line in done.stdout.splitlines() if "microphone" in line]
+    assert line.startswith("ok") and f"push-to-talk records from laptopmic on {os.uname().nodename} (over SSH)" in line
+
+
 def test_voice_test_over_ssh_transcribes_the_laptops_speech(machines: Machines) -> None:
     done = machines.run(machines.connect("voice", "test"))
     assert done.returncode == 0, done.stderr

@@ -48,7 +48,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     settings, config = _config()
     try:
         settings = with_overrides(settings, model__path=getattr(args, "model", None),
-                                  model__n_ctx=getattr(args, "n_ctx", None))
+                                  model__n_ctx=getattr(args, "n_ctx", None),
+                                  voice__audio_socket=getattr(args, "audio_socket", None))
     except HearthError as exc:
         config = Finding("FAIL", "config", exc.message)
     checks: list[tuple[str, Callable[[], Finding]]] = [
@@ -155,6 +156,17 @@ def _history() -> Finding:
 def _microphone(settings: Settings) -> Finding:
     from voice.capture import find_device, input_devices, sounddevice
     from voice.errors import VoiceError
+
+    if settings.voice.audio_socket:  # under hearth connect: the other machine's microphone
+        from voice.link import AudioLink
+
+        try:
+            info = AudioLink(settings.voice.audio_socket).info()
+        except VoiceError as exc:
+            return Finding("warn", "microphone", exc.message, "reconnect with hearth connect")
+        if info.input is None:
+            return Finding("warn", "microphone", f"{info.input_error}")
+        return Finding("ok", "microphone", f"push-to-talk records from {info.microphone()}")
 
     try:
         sounddevice()
