@@ -203,7 +203,6 @@ class LinkRecorder(Recorder):
         self.info = info
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
-        self._stopping = threading.Event()
 
     def start(self) -> None:
         """Raises:
