@@ -41,3 +41,12 @@ def test_zero_budget_means_max_fps_only() -> None:
     burn(0.05)
     pacer.frame_done()
     assert pacer.interval == pytest.approx(0.05)
+
+
+def test_a_batch_is_due_when_the_next_token_would_come_too_late() -> None:
+    pacer = FramePacer(max_fps=15, cpu_budget=0.02)
+    pacer.interval = MAX_INTERVAL_S
+    assert pacer.due(MAX_INTERVAL_S, 0.001)  # the interval has passed
+    assert not pacer.due(0.030, 0.010)  # 100 tokens/s: the next token comes well within it
+    assert pacer.due(0.059, 0.059)  # 17 tokens/s: waiting would make a 118 ms gap: every token
+    assert not pacer.due(0.040, 0.040)  # 25 tokens/s: the next one lands on the interval

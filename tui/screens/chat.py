@@ -198,7 +198,8 @@ class ChatScreen(Screen[None]):
         pacer = self._pacer
         speak = self.app.reply_speaker()
         pending: list[str] = []
-        last_post = 0.0
+        last_post = last_token = 0.0
+        token_gap = 0.0  # seconds between tokens, a moving average (weight of the newest: 0.3)
         stats: TokenEvent | None = None
         try:
             for event in self.app.session.send(prompt, params, cancel):
@@ -209,7 +210,10 @@ class ChatScreen(Screen[None]):
                         if speak is not None:
                             speak(event.text)
                     now = time.monotonic()
-                    if pending and now - last_post >= pacer.interval:
+                    if last_token:
+                        token_gap += 0.3 * (now - last_token - token_gap)
+                    last_token = now
+                    if pending and pacer.due(now - last_post, token_gap):
                         self.post_message(events.ReplyChunkArrived("".join(pending), stats))
                         pending.clear()
                         last_post = now
