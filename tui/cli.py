@@ -257,10 +257,6 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_doctor(args)
         settings = settings_from_args(args)
-        if settings.voice.audio_socket:
-            from voice.link import remove_socket
-
-            atexit.register(remove_socket, settings.voice.audio_socket)  # a connection that dropped
         if args.command == "connect":
             from tui.commands.connect import run_connect
 
@@ -284,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 return run_shell(settings, question, backend)
             return run_ask(settings, question, backend, speak=args.speak, files=args.files)
+        if settings.voice.audio_socket:  # the chat under hearth connect: its socket goes with it
+            from voice.link import remove_socket
+
+            atexit.register(remove_socket, settings.voice.audio_socket)  # also after a dropped connection
         return run_tui(settings, endpoint)
     except HearthError as error:
         warn(error.one_line())
