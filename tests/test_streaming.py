@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 
 from engine import paths
 from engine.chat.history import HistoryStore
@@ -118,6 +119,11 @@ async def test_batched_stream_loses_and_doubles_nothing(seed: int) -> None:
                 "MarkdownBlockQuote"} <= kinds, kinds
 
 
+def shown(tail: StreamTail, y: int) -> str:
+    """Line ``y`` of the tail as it is drawn, without its padding."""
+    return tail.render_lines(Region(0, y, tail.size.width, 1))[0].text.strip()
+
+
 async def test_tail_redraws_only_changed_lines() -> None:
     """Appending within the last line repaints that line and asks for no layout; a new line asks
     for a layout, which reserves room for three more: those need none."""
@@ -132,18 +138,17 @@ async def test_tail_redraws_only_changed_lines() -> None:
         tail._layout_required = False
         await reply.write(" word")
         assert not tail._layout_required
-        assert [line.text.rstrip() for line in (tail.render_line(0), tail.render_line(1))] == [
-            "first line of text", "second word"]
+        assert [shown(tail, 0), shown(tail, 1)] == ["first line of text", "second word"]
         await reply.write(" and more words that wrap past forty columns")
         assert tail._layout_required and tail.line_count == 3
         await pilot.pause()
         assert tail.size.height == 3 + RESERVE_LINES
-        assert tail.render_line(3).text.strip() == ""  # the room is blank
+        assert shown(tail, 3) == ""  # the room is blank
         tail._layout_required = False
         await reply.write("\nfour\nfive\nsix")
         assert not tail._layout_required and tail.line_count == 6
         await pilot.pause()
-        assert [tail.render_line(y).text.rstrip() for y in (3, 4, 5)] == ["four", "five", "six"]
+        assert [shown(tail, y) for y in (3, 4, 5)] == ["four", "five", "six"]
         await reply.write("\nseven")
         assert tail._layout_required
         await pilot.pause()

@@ -22,6 +22,8 @@ from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.widgets.direct_draw import draw_now
+
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 """A fence line (CommonMark 4.5: up to three spaces, then three or more backticks or tildes)."""
 
@@ -60,6 +62,9 @@ def settled_length(text: str) -> int:
     return settled
 
 
+PADDING = (2, 1)
+"""Blank cells left and right of the text (the reply's Markdown blocks have the same padding)."""
+
 RESERVE_LINES = 3
 """Blank lines the tail keeps below its last line while it grows: a new line is drawn into them
 without a layout of the screen (which costs as much as several redraws, and in a conversation
@@ -76,7 +81,7 @@ class StreamTail(Widget):
     """
 
     DEFAULT_CSS = """
-    StreamTail { height: auto; padding: 0 1 0 2; }
+    StreamTail { height: auto; }
     """
 
     virtual_size = Reactive(Size(0, 0), layout=False)
@@ -90,38 +95,57 @@ class StreamTail(Widget):
         """The text split at newlines: the last one is the line being written."""
         self._wrapped: list[list[Strip]] = [[]]
         """Each source line wrapped to ``self._width`` cells."""
+        self._kept = 0
+        """Wrapped lines at the start of the last source line that text appended to it can no
+        longer change (all but its last two: wrapping is greedy, so only the line holding the
+        end of the text, and the word it may push down, move)."""
+        self._kept_at = 0
+        """Where, in the last source line, the first line after the kept ones starts."""
         self._width = 0
+        """Cells the text wraps to: the widget's width less :data:`PADDING`."""
         self._height = 0
         """Screen lines the widget takes: the text's, and the room reserved below it."""
 
-    def reset(self, text: str = "") -> None:
-        """Show ``text`` instead of what is shown (the reserved room goes too)."""
+    def reset(self, text: str = "", reserve: bool = False) -> None:
+        """Show ``text`` instead of what is shown, with :data:`RESERVE_LINES` of room below it
+        when ``reserve`` is true (none otherwise); asks for a layout."""
         self.text = ""
         self._sources = [""]
         self._wrapped = [[]]
+        self._kept = self._kept_at = 0
         self._height = 0
         self.extend(text)
-        self._height = self.line_count
+        self._height = self.line_count + (RESERVE_LINES if reserve else 0)
         self.refresh(layout=True)
 
-    def extend(self, fragment: str) -> None:
-        """Append ``fragment``: re-wrap the last source line and the new ones, redraw the screen
-        lines from the first that changed, lay out only if the height changed."""
+    def extend(self, fragment: str) -> bool:
+        """Append ``fragment``: wrap what changed (the end of the last source line and the new
+        ones), draw the screen lines from the first that changed, lay out only if the text
+        outgrew its room.
+
+        Returns:
+            True when the tail asked for a layout (it outgrew its room).
+        """
         if not fragment:
-            return
+            return False
         self.text += fragment
-        first_changed = len(self._sources) - 1
-        row = sum(len(lines) for lines in self._wrapped[:first_changed])
+        row = sum(len(lines) for lines in self._wrapped[:-1]) + self._kept
         pieces = fragment.split("\n")
         self._sources[-1] += pieces[0]
-        self._sources.extend(pieces[1:])
-        del self._wrapped[first_changed:]
-        self._wrapped.extend(self._wrap(source) for source in self._sources[first_changed:])
+        if len(pieces) > 1:
+            self._wrap_last()  # the line is complete
+            self._wrapped.extend(self._wrap(source) for source in pieces[1:-1])
+            self._sources.extend(pieces[1:])
+            self._wrapped.append([])
+            self._kept = self._kept_at = 0
+        self._wrap_last()
         if self.line_count > self._height or not self._width:
             self._height = self.line_count + (RESERVE_LINES if self._height else 0)
             self.refresh(layout=True)
-        else:
+            return True
+        if not draw_now(self, row, self.line_count - row):
             self.refresh(Region(0, row, self.outer_size.width, self.line_count - row))
+        return False
 
     @property
     def line_count(self) -> int:
@@ -136,16 +160,48 @@ class StreamTail(Widget):
         style = self.visual_style
         return [Strip(line.render_segments(style)) for line in Content(source).wrap(self._width)]
 
+    def _wrap_last(self) -> None:
+        """Re-wrap the last source line after its kept lines, and keep all but the last two."""
+        source = self._sources[-1]
+        if "\t" in source:  # tab stops count from the start of the line: wrap it whole
+            self._kept = self._kept_at = 0
+        kept = self._wrapped[-1][:self._kept]
+        if not self._width:
+            self._wrapped[-1] = []
+            return
+        rest = source[self._kept_at:]
+        lines = Content(rest).wrap(self._width) if rest or not kept else []
+        style = self.visual_style
+        self._wrapped[-1] = kept + [Strip(line.render_segments(style)) for line in lines]
+        if len(lines) <= 2 or "\t" in source:
+            return
+        position = self._kept_at
+        for line in lines[:-1]:  # find where the second-to-last line starts in the source
+            found = source.find(line.plain, position) if line.plain else position
+            if found < 0:
+                return  # the wrapped text differs from the source: keep re-wrapping it whole
+            start, position = found, found + len(line.plain)
+        self._kept += len(lines) - 2
+        self._kept_at = start
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if width != self._width:
-            self._width = width
-            self._wrapped = [self._wrap(source) for source in self._sources]
+        text_width = max(1, width - sum(PADDING))
+        if text_width != self._width:
+            self._width = text_width
+            self._wrapped = [self._wrap(source) for source in self._sources[:-1]] + [[]]
+            self._kept = self._kept_at = 0
+            self._wrap_last()
             self._height = self.line_count
         return max(self._height, self.line_count)
 
-    def render_line(self, y: int) -> Strip:
-        for lines in self._wrapped:
-            if y < len(lines):
-                return lines[y].extend_cell_length(self._width)
-            y -= len(lines)
-        return Strip.blank(self._width)
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of ``crop`` (a region of the widget), drawn from the wrapped text each time
+        (no line cache to invalidate: tui.widgets.direct_draw writes them between frames)."""
+        style = self.visual_style.rich_style
+        left, right = (Strip.blank(cells, style) for cells in PADDING)
+        lines = [line for wrapped in self._wrapped for line in wrapped]
+        return [
+            Strip.join([left, lines[y].extend_cell_length(self._width, style) if y < len(lines)
+                        else Strip.blank(self._width, style), right]).crop(crop.x, crop.right)
+            for y in crop.line_range
+        ]

@@ -1,0 +1,54 @@
+"""Write a widget's changed lines to the terminal at once, without a Textual frame.
+
+A Textual frame costs the same whatever changed: the widget posts an update, the screen waits for
+idle, and the compositor renders, from their line caches, every widget whose clip meets the dirty
+lines — for a line of a streaming reply that is the screen, the conversation, the reply and the
+scrollbar as well as the line itself, about 1.4 ms a frame on this machine's cores (issue: smooth
+and cheap; bench/smooth_stream.py). When nothing is drawn over the widget and its place on screen
+is known, its new lines can go to the terminal directly: the widget renders them (its own
+``render_lines``, so a later full frame draws exactly the same), and Textual's own display call
+writes them inside a synchronized update and puts the cursor back.
+
+This reaches into Textual internals (the screen's compositor map, ``App._display`` and
+``LayoutUpdate``); they are used here only, and tests/test_streaming.py checks that what this
+draws equals what Textual's own frame draws (textual is pinned below 9 in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from textual._compositor import LayoutUpdate
+from textual.geometry import Region
+from textual.widget import Widget
+
+
+def draw_now(widget: Widget, first: int, count: int) -> bool:
+    """Write lines ``first .. first + count - 1`` of ``widget`` (rows of its outer region,
+    counted from 0) to the terminal now.
+
+    Returns:
+        True when the lines were written; False when they could not be, safely (the app is not
+        drawing to a terminal, a batch update or another screen is in progress, the widget is not
+        laid out on screen, or another widget is drawn over any of those lines): the caller then
+        refreshes the widget as usual.
+    """
+    app = widget.app
+    screen = widget.screen
+    if app.is_headless or app._batch_count or app._driver is None or app.screen is not screen:
+        return False
+    compositor = screen._compositor
+    try:
+        region, clip = compositor.visible_widgets[widget]
+    except KeyError:
+        return False
+    rows = Region(region.x, region.y + first, region.width, count).intersection(clip)
+    if not rows:
+        return True  # scrolled out of view: nothing on screen changed
+    ancestors = set(widget.ancestors)
+    for other, (other_region, other_clip) in compositor.visible_widgets.items():
+        if other is widget:
+            break  # the rest are drawn beneath it (visible_widgets is in front-to-back order)
+        if other not in ancestors and other_region.intersection(other_clip).overlaps(rows):
+            return False  # a notification, tooltip or menu is over these lines
+    crop = rows.translate(-region.offset)
+    app._display(screen, LayoutUpdate([[strip] for strip in widget.render_lines(crop)], rows))
+    return True
