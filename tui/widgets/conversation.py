@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownFence
+from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from engine.sanitize import inert
 from tui.widgets.stream_tail import StreamTail, settled_length
@@ -52,8 +52,21 @@ class CodeBlock(MarkdownFence, can_focus=True):
         self.post_message(self.CopyRequested(self.code, "code block"))
 
 
+def _laid_out_once(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
+    """``block`` without the second layout Textual asks for when a widget's virtual size
+    changes (see :attr:`tui.widgets.stream_tail.StreamTail.virtual_size`): every block appended
+    while a reply streams would otherwise cost two layouts. Same class name, so the Markdown's
+    CSS still applies. (Code fences scroll sideways and keep Textual's behaviour.)"""
+    return type(block.__name__, (block,), {
+        "__module__": __name__, "virtual_size": Reactive(Size(0, 0), layout=False)})
+
+
 class ReplyMarkdown(Markdown):
-    BLOCKS = {**Markdown.BLOCKS, "fence": CodeBlock, "code_block": CodeBlock}
+    BLOCKS = {**{name: _laid_out_once(block) for name, block in Markdown.BLOCKS.items()},
+              "fence": CodeBlock, "code_block": CodeBlock}
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+    """No second layout each time the reply's Markdown grows by a block."""
 
 
 class UserMessage(Static):
@@ -136,23 +149,28 @@ class ReplyView(Vertical):
         self._tail.reset("…")
 
     async def write(self, fragment: str) -> None:
-        """Append streamed text (a batch of tokens, already inert)."""
+        """Append streamed text (a batch of tokens, already inert).
+
+        Complete blocks move from the tail to the Markdown widget only when the tail outgrows
+        its room: that needs a layout anyway, and one layout then does both (a layout costs
+        several times a redraw of the tail: bench/smooth_stream.py)."""
         tail = self._tail
         if tail is None or not fragment:
             return
         waiting = not self.text
         self.text += fragment
+        if waiting:
+            tail.reset(fragment)
+            return
+        if not tail.extend(fragment):
+            return
         unsettled = self.text[self._settled:]
         cut = settled_length(unsettled)
-        if cut:  # a block is complete: it moves from the tail to the Markdown in one frame
+        if cut:  # complete blocks move to the Markdown in the same frame
             self._settled += cut
             with self.app.batch_update():
                 await self.markdown.append(unsettled[:cut])
-                tail.reset(unsettled[cut:])
-        elif waiting:
-            tail.reset(fragment)
-        else:
-            tail.extend(fragment)
+                tail.reset(unsettled[cut:], reserve=True)
 
     async def finish(self, text: str, status: str, note: str = "") -> None:
         """End the stream, render the full reply once, and show how it ended."""
