@@ -6,10 +6,14 @@ import os
 import time
 
 import psutil
-from textual.widgets import Static
+from textual.content import Content
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
 
 from engine.chat.backend import ModelInfo, TokenEvent
 from engine.sanitize import inert
+from tui.widgets.direct_draw import draw_now
 
 _PROCESS = psutil.Process(os.getpid())
 LIVE_EVERY_S = 0.5
@@ -21,20 +25,22 @@ def process_rss_mib() -> float:
     return _PROCESS.memory_info().rss / 2**20
 
 
-class StatusBar(Static):
-    """``model quant │ ctx used/size │ tok/s │ TTFT │ memory``."""
+class StatusBar(Widget):
+    """``model quant │ ctx used/size │ tok/s │ TTFT │ memory``: one line of inert text, one
+    cell of padding each side, drawn from the figures held each time it is drawn."""
 
     DEFAULT_CSS = """
     StatusBar {
         height: 1;
         background: $panel;
         color: $foreground;
-        padding: 0 1;
     }
     """
 
     def __init__(self, id: str | None = None) -> None:
-        super().__init__("", id=id, markup=False)
+        super().__init__(id=id)
+        self._line = ""
+        """The text shown (inert, one line)."""
         self.model = ""
         self.state = "no model"
         self.ctx_used = 0
@@ -68,20 +74,19 @@ class StatusBar(Static):
 
     def set_live_stats(self, event: TokenEvent) -> None:
         """Show the figures of the reply being streamed (context used, tokens/s so far, TTFT),
-        redrawing only this line (no layout: the bar is one line tall), at most every
-        :data:`LIVE_EVERY_S`: a figure changing 15 times a second cannot be read, and each redraw
-        of this line beside the reply's widens the screen area Textual repaints in that frame to
-        everything between them (the prompt included)."""
+        written to the terminal at once (tui.widgets.direct_draw), at most every
+        :data:`LIVE_EVERY_S`: a figure changing 15 times a second cannot be read."""
         self.ctx_used = event.n_prompt_tokens + event.n_generated
         self.tokens_per_s = event.tokens_per_s
         self.ttft_s = event.ttft_s
         now = time.monotonic()
         if now - self._live_shown >= LIVE_EVERY_S:
             self._live_shown = now
-            self.refresh_text(layout=False)
+            self.refresh_text(at_once=True)
 
-    def refresh_text(self, layout: bool = True) -> None:
-        """Redraw the line from the figures held (one line of inert text)."""
+    def refresh_text(self, at_once: bool = False) -> None:
+        """Redraw the line from the figures held: in the next frame, or ``at_once`` (written to
+        the terminal now when nothing is drawn over it)."""
         parts = [self.model or "no model"]
         if self.state != "ready":
             parts.append(self.state)
@@ -92,4 +97,17 @@ class StatusBar(Static):
         if self.ttft_s is not None:
             parts.append(f"TTFT {self.ttft_s:.2f}s")
         parts.append(f"{self.memory_mib:.0f} MiB")
-        self.update(inert(" │ ".join(parts), one_line=True), layout=layout)  # names from files and servers
+        self._line = inert(" │ ".join(parts), one_line=True)  # names from files and servers
+        if not (at_once and draw_now(self, 0, 1)):
+            self.refresh()
+
+    def render(self) -> Content:
+        return Content(self._line)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The bar's one line (drawn fresh each time: no line cache to invalidate)."""
+        style = self.visual_style
+        width = self.size.width
+        line = Strip(Content(f" {self._line} ").render_segments(style))
+        line = line.extend_cell_length(width, style.rich_style).crop(0, width)
+        return [line.crop(crop.x, crop.right) for _ in crop.line_range]
