@@ -155,6 +155,33 @@ async def test_tail_redraws_only_changed_lines() -> None:
         assert tail.size.height == 7 + RESERVE_LINES
 
 
+@pytest.mark.parametrize("width", [20, 41, 80])
+async def test_tail_wraps_appended_text_as_a_whole_wrap_would(width: int) -> None:
+    """The tail re-wraps only the last two lines of the line being written: after any batching,
+    its lines equal a fresh wrap of the whole text (CJK, words longer than the line, tabs)."""
+    words = LONG_REPLY.replace("\n\n", "\n").split(" ") + ["x" * 100, "中文" * 30, "a\tb"]
+
+    class TailApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield StreamTail()
+
+    for seed in range(8):
+        rng = random.Random(seed)
+        text = " ".join(rng.choice(words) for _ in range(300))
+        async with TailApp().run_test(size=(width, 30)) as pilot:
+            tail = pilot.app.query_one(StreamTail)
+            tail.reset("")
+            await pilot.pause()
+            position = 0
+            while position < len(text):
+                size = rng.choice([1, 2, 3, 7, 20])
+                tail.extend(text[position:position + size])
+                position += size
+            appended = [[strip.text for strip in lines] for lines in tail._wrapped]
+            whole = [[strip.text for strip in tail._wrap(source)] for source in tail._sources]
+            assert appended == whole and tail.text == text
+
+
 # -- the reply's state while it streams, on the real model ---------------------------------------
 
 

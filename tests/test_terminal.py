@@ -130,3 +130,33 @@ def test_missing_microphone_in_a_real_terminal_is_one_notification(term: Tmux, g
     screen = term.wait_for("usb-mic")
     for marker in NATIVE_AUDIO_MARKERS:
         assert marker not in screen, f"{marker!r} reached the terminal:\n{screen}"
+
+
+@pytest.mark.parametrize("toast", [False, True])
+def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, toast: bool) -> None:
+    """The streaming tail writes its changed lines straight to the terminal (no Textual frame):
+    the screen then is exactly what Textual's own full repaint draws, colours included, and a
+    notification over the reply stays whole while text streams beneath it."""
+    count = tmp_path / "drawn"
+    term.start([sys.executable, "-m", "tests.stream_app", str(count)])
+    term.wait_for("…")
+    if toast:
+        term.key("C-t")
+        term.wait_for("A-NOTICE")
+    term.key("C-s")
+    term.wait_for("THE-END")
+    deadline = time.monotonic() + 10
+    while not count.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    streamed = term.tmux("capture-pane", "-p", "-e")
+    drawn = int(count.read_text())
+    if toast:  # lines under the notification waited for Textual's frames, which draw it over them
+        assert drawn < 300
+    else:
+        assert drawn > 300  # of 400 words: all but those that needed a layout were drawn directly
+    assert ("A-NOTICE" in streamed) == toast
+    term.key("C-l")
+    time.sleep(0.5)
+    assert term.tmux("capture-pane", "-p", "-e") == streamed

@@ -1,0 +1,65 @@
+"""A reply streaming in a real terminal, for tests/test_terminal.py: the tail's lines go to the
+terminal through tui.widgets.direct_draw, and the test compares the screen with the one Textual's
+own full repaint draws. ctrl+t shows a notification (drawn over the reply), ctrl+s starts the
+stream, ctrl+l repaints the whole screen. The number of direct draws is written to argv[1]."""
+
+import sys
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.widget import Widget
+
+import tui.widgets.stream_tail as stream_tail
+from tui.widgets.conversation import Conversation, ReplyView
+
+TEXT = " ".join(f"word{n}" + (",\nand" if n % 37 == 0 else "") for n in range(1, 400)) + " THE-END"
+
+
+class StreamApp(App[None]):
+    BINDINGS = [("ctrl+t", "toast"), ("ctrl+s", "stream"), ("ctrl+l", "repaint")]
+
+    def __init__(self, count_file: Path) -> None:
+        super().__init__()
+        self.count_file = count_file
+        self.drawn = 0
+        self.words = TEXT.split(" ")
+
+    def compose(self) -> ComposeResult:
+        yield Conversation()
+
+    async def on_mount(self) -> None:
+        self.reply = ReplyView("", "streaming")
+        conversation = self.query_one(Conversation)
+        await conversation.add(self.reply)
+        conversation.anchor()  # follow the end, as the chat screen's conversation does
+        await self.reply.start_stream()
+
+    def action_toast(self) -> None:
+        self.notify("A-NOTICE over the reply", timeout=600)
+
+    def action_stream(self) -> None:
+        self.set_interval(0.01, self.next_word)
+
+    def action_repaint(self) -> None:
+        self.screen.refresh()
+        for widget in self.screen.walk_children():
+            widget.refresh()
+
+    async def next_word(self) -> None:
+        if self.words:
+            await self.reply.write(self.words.pop(0) + (" " if self.words else ""))
+            if not self.words:
+                self.count_file.write_text(str(self.drawn))
+
+
+if __name__ == "__main__":
+    app = StreamApp(Path(sys.argv[1]))
+    draw_now = stream_tail.draw_now
+
+    def counted(widget: Widget, first: int, count: int) -> bool:
+        drawn = draw_now(widget, first, count)
+        app.drawn += drawn
+        return drawn
+
+    stream_tail.draw_now = counted
+    app.run()
