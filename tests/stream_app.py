@@ -47,7 +47,7 @@ class StreamApp(App[None]):
 
     async def next_word(self) -> None:
         if self.words:
-            await self.reply.write(self.words.pop(0) + (" " if self.words else ""))
+            self.reply.write(self.words.pop(0) + (" " if self.words else ""))
             if not self.words:
                 self.count_file.write_text(str(self.drawn))
 

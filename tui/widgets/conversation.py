@@ -9,6 +9,7 @@ ends, the whole reply is rendered once more from the full text.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from textual import on
@@ -124,6 +125,10 @@ class ReplyView(Vertical):
         self._settled = 0
         """Characters of ``text`` handed to the Markdown widget while streaming."""
         self._tail: StreamTail | None = None
+        self._settling = False
+        """A move of complete blocks to the Markdown widget is scheduled (:meth:`_settle`)."""
+        self._lock = asyncio.Lock()
+        """Held while the Markdown widget is being appended to or replaced."""
 
     def compose(self) -> ComposeResult:
         yield ReplyMarkdown(inert(self.text))
@@ -148,12 +153,13 @@ class ReplyView(Vertical):
         await self.mount(self._tail, before=self.query_one(".reply-status"))
         self._tail.reset("…")
 
-    async def write(self, fragment: str) -> None:
+    def write(self, fragment: str) -> None:
         """Append streamed text (a batch of tokens, already inert).
 
         Complete blocks move from the tail to the Markdown widget only when the tail outgrows
         its room: that needs a layout anyway, and one layout then does both (a layout costs
-        several times a redraw of the tail: bench/smooth_stream.py)."""
+        several times a redraw of the tail: bench/smooth_stream.py). The move awaits the
+        Markdown widget, so it runs after this returns (:meth:`_settle`)."""
         tail = self._tail
         if tail is None or not fragment:
             return
@@ -161,26 +167,36 @@ class ReplyView(Vertical):
         self.text += fragment
         if waiting:
             tail.reset(fragment)
-            return
-        if not tail.extend(fragment):
-            return
-        unsettled = self.text[self._settled:]
-        cut = settled_length(unsettled)
-        if cut:  # complete blocks move to the Markdown in the same frame
+        elif tail.extend(fragment) and not self._settling \
+                and settled_length(self.text[self._settled:]):
+            self._settling = True
+            self.call_later(self._settle)
+
+    async def _settle(self) -> None:
+        """Move the complete blocks of the text so far from the tail to the Markdown widget,
+        in one frame."""
+        async with self._lock:
+            self._settling = False
+            tail = self._tail
+            unsettled = self.text[self._settled:]
+            cut = settled_length(unsettled)
+            if tail is None or not cut:
+                return  # the reply has ended meanwhile (finish rendered it whole)
             self._settled += cut
             with self.app.batch_update():
                 await self.markdown.append(unsettled[:cut])
-                tail.reset(unsettled[cut:], reserve=True)
+                tail.reset(self.text[self._settled:], reserve=True)
 
     async def finish(self, text: str, status: str, note: str = "") -> None:
         """End the stream, render the full reply once, and show how it ended."""
-        self.text = text
-        self.status = status
-        with self.app.batch_update():  # the full Markdown replaces the tail in one frame
-            await self.markdown.update(inert(text))
-            if self._tail is not None:
-                await self._tail.remove()
-                self._tail = None
+        async with self._lock:  # after a move of blocks under way
+            self.text = text
+            self.status = status
+            with self.app.batch_update():  # the full Markdown replaces the tail in one frame
+                await self.markdown.update(inert(text))
+                if self._tail is not None:
+                    await self._tail.remove()
+                    self._tail = None
         self._set_label(note or STATUS_LABELS.get(status, ""))
 
     def _set_label(self, shown: str) -> None:
