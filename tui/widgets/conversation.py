@@ -167,10 +167,13 @@ class ReplyView(Vertical):
         self.text += fragment
         if waiting:
             tail.reset(fragment)
-        elif tail.extend(fragment) and not self._settling \
-                and settled_length(self.text[self._settled:]):
+        elif not tail.extend(fragment) or self._settling:
+            return  # drawn, or the move under way lays the tail out
+        elif settled_length(self.text[self._settled:]):
             self._settling = True
             self.call_later(self._settle)
+        else:
+            tail.grow()
 
     async def _settle(self) -> None:
         """Move the complete blocks of the text so far from the tail to the Markdown widget,
@@ -178,10 +181,13 @@ class ReplyView(Vertical):
         async with self._lock:
             self._settling = False
             tail = self._tail
+            if tail is None:
+                return  # the reply has ended meanwhile (finish rendered it whole)
             unsettled = self.text[self._settled:]
             cut = settled_length(unsettled)
-            if tail is None or not cut:
-                return  # the reply has ended meanwhile (finish rendered it whole)
+            if not cut:
+                tail.grow()
+                return
             self._settled += cut
             with self.app.batch_update():
                 await self.markdown.append(unsettled[:cut])

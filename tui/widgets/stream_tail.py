@@ -120,11 +120,11 @@ class StreamTail(Widget):
 
     def extend(self, fragment: str) -> bool:
         """Append ``fragment``: wrap what changed (the end of the last source line and the new
-        ones), draw the screen lines from the first that changed, lay out only if the text
-        outgrew its room.
+        ones) and draw the screen lines from the first that changed.
 
         Returns:
-            True when the tail asked for a layout (it outgrew its room).
+            True when the text outgrew its room: then nothing was drawn, and the caller calls
+            :meth:`grow` (or :meth:`reset`), whose layout shows it.
         """
         if not fragment:
             return False
@@ -139,13 +139,21 @@ class StreamTail(Widget):
             self._wrapped.append([])
             self._kept = self._kept_at = 0
         self._wrap_last()
-        if self.line_count > self._height or not self._width:
-            self._height = self.line_count + (RESERVE_LINES if self._height else 0)
-            self.refresh(layout=True)
+        if self.outgrown:
             return True
         if not draw_now(self, row, self.line_count - row):
             self.refresh(Region(0, row, self.outer_size.width, self.line_count - row))
         return False
+
+    @property
+    def outgrown(self) -> bool:
+        """Whether the text needs more lines than the widget has (or it was never laid out)."""
+        return self.line_count > self._height or not self._width
+
+    def grow(self) -> None:
+        """Make room for the text and :data:`RESERVE_LINES` more lines (asks for a layout)."""
+        self._height = self.line_count + (RESERVE_LINES if self._height else 0)
+        self.refresh(layout=True)
 
     @property
     def line_count(self) -> int:
@@ -187,11 +195,14 @@ class StreamTail(Widget):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         text_width = max(1, width - sum(PADDING))
         if text_width != self._width:
+            reserved = bool(self._width) and self._height > self.line_count
             self._width = text_width
             self._wrapped = [self._wrap(source) for source in self._sources[:-1]] + [[]]
             self._kept = self._kept_at = 0
             self._wrap_last()
-            self._height = self.line_count
+            # the room stays: dropping it when a scrollbar appears could make the conversation
+            # short enough to lose the scrollbar again, and so on at every layout
+            self._height = self.line_count + (RESERVE_LINES if reserved else 0)
         return max(self._height, self.line_count)
 
     def render_lines(self, crop: Region) -> list[Strip]:
