@@ -58,3 +58,48 @@ def test_a_full_window_drops_to_half_when_asked() -> None:
     assert least.n_tokens <= 180 and least.dropped_messages == 4  # 22 messages -> 18
     assert half.n_tokens <= 90 and half.dropped_messages == 14  # 22 messages -> 8
     assert half.messages[0]["role"] == "system" and half.messages[-1]["content"] == "new"
+
+
+def drop_one_turn_at_a_time(messages, count, n_ctx, reply_budget, drop_to):
+    """The fitting rule done the slow way: drop the oldest turn until the prompt fits."""
+    budget = n_ctx - min(reply_budget, n_ctx // 2)
+    head = messages[:1] if messages[0]["role"] == "system" else []
+    body = messages[len(head):]
+    dropped = 0
+    while True:
+        n = count(head + body)
+        if n <= (budget if not dropped else budget * drop_to):
+            return n, dropped
+        later = [i for i in range(1, len(body)) if body[i]["role"] == "user"]
+        if not later:
+            return (n, dropped) if n <= budget else None
+        body = body[later[0]:]
+        dropped += later[0]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_bisection_drops_what_one_turn_at_a_time_would(seed: int) -> None:
+    """The fewest turns are found with a handful of counts (each renders and tokenizes the whole
+    prompt), and they are the turns dropping one at a time would leave."""
+    import random
+
+    rng = random.Random(seed)
+    roles = ["system"] if rng.random() < 0.5 else []
+    for _ in range(rng.randint(0, 60)):
+        roles += ["user"] + ["assistant"] * rng.choice([1, 1, 2])
+    messages = conv(*[(role, rng.randint(1, 40)) for role in roles], ("user", rng.randint(1, 60)))
+    n_ctx, reply, drop_to = rng.choice([64, 256, 1024]), rng.choice([16, 100]), rng.choice([1.0, 0.5])
+    calls = []
+
+    def counted(candidate):
+        calls.append(len(candidate))
+        return words(candidate)
+
+    expected = drop_one_turn_at_a_time(messages, words, n_ctx, reply, drop_to)
+    if expected is None:
+        with pytest.raises(ContextOverflowError):
+            fit_to_context(messages, counted, n_ctx, reply, drop_to)
+        return
+    fitted = fit_to_context(messages, counted, n_ctx, reply, drop_to)
+    assert (fitted.n_tokens, fitted.dropped_messages) == expected
+    assert len(calls) <= 2 + (len(messages) // 2).bit_length()
