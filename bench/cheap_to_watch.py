@@ -153,6 +153,58 @@ def restart(model: Path, home: str, state_cache_mib: int) -> dict:
             "restored": restored[-1] if restored else None}
 
 
+class KeptFigures:
+    """The figures the smooth-streaming issue keeps from this bench: idle CPU, the TTFT ratios
+    (turn 10 / turn 1, after a restart / warm) and RSS beyond the model's own, as table rows
+    (name, raw figures, result, target)."""
+
+    def __init__(self, rows: list[tuple[str, str, str, str]], notes: list[str]) -> None:
+        self.rows = rows
+        self.notes = notes
+
+    def print_notes(self) -> None:
+        for note in self.notes:
+            print(note)
+
+
+def kept_figures(model: Path, n_ctx: int, idle_run: dict, idle_seconds: float) -> KeptFigures:
+    """Measure the kept figures; ``idle_run`` is a tui_vs_raw.hearth_tui result taken with
+    ``idle_seconds`` of idling after its reply (its idle CPU and RSS are read from it)."""
+    idle_cpu = idle_run["idle_cpu_s"]
+    model_rss = raw_rss(model, n_ctx, tui_vs_raw.MAX_TOKENS)
+    with tempfile.TemporaryDirectory() as home:
+        turn1, turn10, all_turns = turns(model, home)
+    with tempfile.TemporaryDirectory() as home:
+        saved = restart(model, home, 512)
+    with tempfile.TemporaryDirectory() as home:
+        cold = restart(model, home, 0)
+    extra_rss = idle_run["rss_bytes"] - model_rss
+    rows = [
+        (f"idle CPU over {idle_seconds:.0f} s (% of a core)",
+         f"{idle_cpu:.2f} CPU s", f"{100 * idle_cpu / idle_seconds:.2f}", "< 0.5"),
+        ("TTFT turn 10 / turn 1",
+         f"{turn10:.3f} s / {turn1:.3f} s", f"{turn10 / turn1:.2f}", "<= 1.3"),
+        ("TTFT after restart / warm (saved KV state)",
+         f"{saved['after_ttft']:.3f} s / {saved['warm_ttft']:.3f} s",
+         f"{saved['after_ttft'] / saved['warm_ttft']:.2f}", "<= 1.5"),
+        ("  the same without a saved state (cold)",
+         f"{cold['after_ttft']:.3f} s / {cold['warm_ttft']:.3f} s",
+         f"{cold['after_ttft'] / cold['warm_ttft']:.2f}", "-"),
+        ("RSS beyond the model's own (MiB)",
+         f"{idle_run['rss_bytes'] / 2**20:.0f} - {model_rss / 2**20:.0f} MiB", f"{extra_rss / 2**20:.1f}",
+         "<= 60"),
+    ]
+    notes = [
+        f"\nturn TTFTs (s): {' '.join(f'{t:.3f}' for t in all_turns)}",
+        f"restart: chat of {saved['chat_tokens']} prompt tokens; after restart the prompt was "
+        f"{saved['after_tokens']} tokens, {saved['after_evaluated']} evaluated (cold: "
+        f"{cold['after_evaluated']} evaluated); restore on opening the chat: "
+        f"{saved['restored'][0] if saved['restored'] else '-'} tokens in "
+        f"{saved['restored'][1] if saved['restored'] else '-'} s",
+    ]
+    return KeptFigures(rows, notes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -172,24 +224,11 @@ def main() -> None:
               f"{tuis[-1]['cpu_s']:.2f} CPU s, {tuis[-1]['bytes']} bytes for {tuis[-1]['tokens']} tokens")
     raw = {k: statistics.median(r[k] for r in raws) for k in raws[0]}
     tui = {k: statistics.median(t[k] for t in tuis) for k in tuis[0]}
-    idle_cpu = tuis[-1]["idle_cpu_s"]
-    model_rss = raw_rss(model, n_ctx, tui_vs_raw.MAX_TOKENS)
-
-    with tempfile.TemporaryDirectory() as home:
-        turn1, turn10, all_turns = turns(model, home)
-    with tempfile.TemporaryDirectory() as home:
-        saved = restart(model, home, 512)
-    with tempfile.TemporaryDirectory() as home:
-        cold = restart(model, home, 0)
-
+    kept = kept_figures(model, n_ctx, tuis[-1], args.idle_seconds)
     n = tui["tokens"]
     bytes_per_token = tui["bytes"] / n
     extra_cpu_ms = 1000 * (tui["cpu_s"] / n - raw["cpu_s"] / raw["tokens"])
     ratio = tui["tokens_per_s"] / raw["tokens_per_s"]
-    idle_pct = 100 * idle_cpu / args.idle_seconds
-    turn_ratio = turn10 / turn1
-    restart_ratio = saved["after_ttft"] / saved["warm_ttft"]
-    extra_rss = tui["rss_bytes"] - model_rss
     print(f"\nmedians of {args.repeats} alternating runs (600-token reply, n_ctx {n_ctx}):")
     rows = [
         ("bytes to the terminal per streamed token",
@@ -199,27 +238,11 @@ def main() -> None:
          f"{extra_cpu_ms:.2f}", "<= 1"),
         ("TUI tokens/s / raw tokens/s",
          f"{tui['tokens_per_s']:.1f} / {raw['tokens_per_s']:.1f}", f"{ratio:.3f}", ">= 0.98"),
-        (f"idle CPU over {args.idle_seconds:.0f} s (% of a core)",
-         f"{idle_cpu:.2f} CPU s", f"{idle_pct:.2f}", "< 0.5"),
-        ("TTFT turn 10 / turn 1",
-         f"{turn10:.3f} s / {turn1:.3f} s", f"{turn_ratio:.2f}", "<= 1.3"),
-        ("TTFT after restart / warm (saved KV state)",
-         f"{saved['after_ttft']:.3f} s / {saved['warm_ttft']:.3f} s", f"{restart_ratio:.2f}", "<= 1.5"),
-        ("  the same without a saved state (cold)",
-         f"{cold['after_ttft']:.3f} s / {cold['warm_ttft']:.3f} s",
-         f"{cold['after_ttft'] / cold['warm_ttft']:.2f}", "-"),
-        ("RSS beyond the model's own (MiB)",
-         f"{tui['rss_bytes'] / 2**20:.0f} - {model_rss / 2**20:.0f} MiB", f"{extra_rss / 2**20:.1f}", "<= 60"),
-    ]
+    ] + kept.rows
     print(f"{'figure':46} {'raw figures':36} {'result':>8} {'target':>8}")
     for name, raw_figures, result, target in rows:
         print(f"{name:46} {raw_figures:36} {result:>8} {target:>8}")
-    print(f"\nturn TTFTs (s): {' '.join(f'{t:.3f}' for t in all_turns)}")
-    print(f"restart: chat of {saved['chat_tokens']} prompt tokens; after restart the prompt was "
-          f"{saved['after_tokens']} tokens, {saved['after_evaluated']} evaluated (cold: "
-          f"{cold['after_evaluated']} evaluated); restore on opening the chat: "
-          f"{saved['restored'][0] if saved['restored'] else '-'} tokens in "
-          f"{saved['restored'][1] if saved['restored'] else '-'} s")
+    kept.print_notes()
 
 
 if __name__ == "__main__":

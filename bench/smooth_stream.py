@@ -18,6 +18,9 @@ the process's main thread: /proc/PID/task/PID/stat), reply tokens/s in the TUI /
 llama-cpp-python token loop at the same settings (the Pi-class raw loop runs under the same
 quota), bytes to the terminal per second.
 
+Then, in the same run, the cheap-to-watch figures the issue keeps (bench.cheap_to_watch): idle CPU
+after a reply, TTFT turn 10 / turn 1 and after a restart / warm, RSS beyond the model's own.
+
 Run (as root for the Pi-class quota): .venv/bin/python -m bench.smooth_stream [--repeats 2]
 """
 
@@ -35,6 +38,8 @@ from pathlib import Path
 
 import pyte
 
+from bench import tui_vs_raw
+from bench.cheap_to_watch import kept_figures
 from bench.ptyrun import PtyProcess, hearth_env, hearth_log, wait_ready
 from bench.tui_vs_raw import MESSAGES, PROMPT, REPLY_LOG, SEED
 from engine.models.starter import ensure_starter_model
@@ -275,6 +280,8 @@ def main() -> None:
                         help="the Pi-class CPU quota, in cores (0 skips the Pi-class rate)")
     parser.add_argument("--history-turns", type=int, default=50,
                         help="also measure a reply after this many earlier exchanges (0 skips it)")
+    parser.add_argument("--idle-seconds", type=float, default=30.0,
+                        help="idle time for the kept cheap-to-watch figures (0 skips them)")
     args = parser.parse_args()
     model = ensure_starter_model(Path.home() / ".cache" / "hearth-test")
     print(f"model {model.name}, n_ctx {N_CTX}, temperature 0, max {MAX_TOKENS} tokens, "
@@ -286,6 +293,14 @@ def main() -> None:
         if args.pi_cores:
             print(f"Pi-class, 1 thread, the process held to {args.pi_cores:.2f} of a core, {chat}:")
             run_rate(f"Pi-class, {chat}", model, 1, args.pi_cores, args.repeats, turns)
+    if args.idle_seconds:
+        print("the cheap-to-watch figures this issue keeps (bench.cheap_to_watch, full speed):")
+        idle_run = tui_vs_raw.hearth_tui(model, N_CTX, args.idle_seconds)
+        kept = kept_figures(model, N_CTX, idle_run, args.idle_seconds)
+        print(f"{'figure':46} {'raw figures':36} {'result':>8} {'target':>8}")
+        for name, raw_figures, result, target in kept.rows:
+            print(f"{name:46} {raw_figures:36} {result:>8} {target:>8}")
+        kept.print_notes()
 
 
 if __name__ == "__main__":
