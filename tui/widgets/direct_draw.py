@@ -26,14 +26,16 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
     counted from 0) to the terminal now.
 
     Returns:
-        True when the lines were written; False when they could not be, safely (the app is not
-        drawing to a terminal, a batch update or another screen is in progress, the widget is not
-        laid out on screen, or another widget is drawn over any of those lines): the caller then
-        refreshes the widget as usual.
+        True when the lines were written (or are scrolled out of view; the part of them left of
+        a widget drawn over their right end, such as a notification); False when they could
+        not be, safely (the app is not drawing to a full-screen terminal, a batch update or
+        another screen is in progress, the widget is not laid out on screen, or another widget
+        is drawn over the start of those lines): the caller then refreshes the widget as usual.
     """
     app = widget.app
     screen = widget.screen
-    if app.is_headless or app._batch_count or app._driver is None or app.screen is not screen:
+    if app.is_headless or app.is_inline or app._batch_count or app._driver is None \
+            or app.screen is not screen:
         return False
     compositor = screen._compositor
     try:
@@ -44,11 +46,17 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
     if not rows:
         return True  # scrolled out of view: nothing on screen changed
     ancestors = set(widget.ancestors)
+    right = rows.right
     for other, (other_region, other_clip) in compositor.visible_widgets.items():
         if other is widget:
             break  # the rest are drawn beneath it (visible_widgets is in front-to-back order)
-        if other not in ancestors and other_region.intersection(other_clip).overlaps(rows):
-            return False  # a notification, tooltip or menu is over these lines
+        over = other_region.intersection(other_clip)
+        if other in ancestors or not over.overlaps(rows):
+            continue
+        if over.x <= rows.x:
+            return False  # a menu or tooltip is over the start of these lines
+        right = min(right, over.x)  # a notification at the right: write the lines left of it
+    rows = Region(rows.x, rows.y, right - rows.x, rows.height)
     crop = rows.translate(-region.offset)
     app._display(screen, LayoutUpdate([[strip] for strip in widget.render_lines(crop)], rows))
     return True
