@@ -22,15 +22,6 @@ class ModelLoadFailed(Message):
 
 
 @dataclass
-class ReplyChunkArrived(Message):
-    """A batch of reply text (all tokens since the previous batch) and the reply's figures so
-    far (for the status bar)."""
-
-    text: str
-    stats: TokenEvent | None = None
-
-
-@dataclass
 class ContextTrimmed(Message):
     dropped_messages: int
 

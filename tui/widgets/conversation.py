@@ -1,10 +1,10 @@
 """Conversation widgets: a user message and an assistant reply that streams as Markdown.
 
 Streamed reply text is already inert (engine.sanitize) when it arrives; text from the history
-database is made inert here. While a reply streams, its complete Markdown blocks go to the
-Markdown widget a block at a time and the block being written is a
-:class:`~tui.widgets.stream_tail.StreamTail` (cheap to redraw a token at a time); when the stream
-ends, the whole reply is rendered once more from the full text.
+database is made inert here. While a reply streams, the text being written is a
+:class:`~tui.widgets.stream_tail.StreamTail` (cheap to redraw a token at a time), and its complete
+Markdown blocks move to the Markdown widget whenever the tail needs a layout anyway; when the
+stream ends, the whole reply is rendered once more from the full text.
 """
 
 from __future__ import annotations

@@ -3,11 +3,13 @@
 A streaming reply is two parts. What is *settled* (complete Markdown blocks: everything up to a
 blank line outside a code fence, or up to a closing fence) goes to the reply's Markdown widget,
 which parses and lays it out once per block. The rest, the block still being written, is a
-:class:`StreamTail`: plain text, wrapped once per line of source, with only the last source line
-re-wrapped when tokens arrive and only the screen lines that changed marked for redraw. The layout
-runs only when the tail grows by a line. When the reply ends, the whole text is rendered as
-Markdown once (tui.widgets.conversation.ReplyView.finish), so the final view is exactly the
-Markdown of the generated text.
+:class:`StreamTail`: plain text, wrapped once per line of source, with only the last two screen
+lines of the line being written re-wrapped when tokens arrive, and the screen lines that changed
+written straight to the terminal (tui.widgets.direct_draw), not through a Textual frame. A layout
+runs only when the text outgrows the room the tail keeps below it (every :data:`RESERVE_LINES` + 1
+lines). When the reply ends, the whole text is rendered as Markdown once
+(tui.widgets.conversation.ReplyView.finish), so the final view is exactly the Markdown of the
+generated text.
 
 Text reaching the tail is already inert (engine.sanitize): this widget never parses markup.
 """
