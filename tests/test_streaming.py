@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.geometry import Region
 
 from engine import paths
 from engine.chat.history import HistoryStore
@@ -120,8 +119,8 @@ async def test_batched_stream_loses_and_doubles_nothing(seed: int) -> None:
 
 
 def shown(tail: StreamTail, y: int) -> str:
-    """Line ``y`` of the tail as it is drawn, without its padding."""
-    return tail.render_lines(Region(0, y, tail.size.width, 1))[0].text.strip()
+    """Line ``y`` of the tail's text."""
+    return tail.render_line(y).text.strip()
 
 
 async def test_tail_redraws_only_changed_lines() -> None:

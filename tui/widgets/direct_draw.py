@@ -5,12 +5,12 @@ idle, and the compositor renders, from their line caches, every widget whose cli
 lines — for a line of a streaming reply that is the screen, the conversation, the reply and the
 scrollbar as well as the line itself, about 1.4 ms a frame on this machine's cores (issue: smooth
 and cheap; bench/smooth_stream.py). When nothing is drawn over the widget and its place on screen
-is known, its new lines can go to the terminal directly: the widget renders them (its own
-``render_lines``, so a later full frame draws exactly the same), and Textual's own display call
-writes them inside a synchronized update and puts the cursor back.
+is known, its new lines can go to the terminal directly: the widget renders them as any frame
+would (``render_lines``: its padding, colours, and the app's line filters such as NO_COLOR's), and
+Textual's own display call writes them inside a synchronized update and puts the cursor back.
 
-This reaches into Textual internals (the screen's compositor map, ``App._display`` and
-``LayoutUpdate``); they are used here only, and tests/test_streaming.py checks that what this
+This reaches into Textual internals (the screen's compositor map, ``Widget._set_dirty``,
+``App._display`` and ``LayoutUpdate``); they are used here only, and tests/test_streaming.py checks that what this
 draws equals what Textual's own frame draws (textual is pinned below 9 in pyproject.toml).
 """
 
@@ -56,6 +56,8 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
         if over.x <= rows.x:
             return False  # a menu or tooltip is over the start of these lines
         right = min(right, over.x)  # a notification at the right: write the lines left of it
+    # the widget's cached lines are stale, whole (a later frame draws what is under a notification)
+    widget._set_dirty(Region(0, first, region.width, count).translate(-widget.content_offset))
     rows = Region(rows.x, rows.y, right - rows.x, rows.height)
     crop = rows.translate(-region.offset)
     app._display(screen, LayoutUpdate([[strip] for strip in widget.render_lines(crop)], rows))

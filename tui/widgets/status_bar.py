@@ -7,8 +7,6 @@ import time
 
 import psutil
 from textual.content import Content
-from textual.geometry import Region
-from textual.strip import Strip
 from textual.widget import Widget
 
 from engine.chat.backend import ModelInfo, TokenEvent
@@ -26,14 +24,14 @@ def process_rss_mib() -> float:
 
 
 class StatusBar(Widget):
-    """``model quant │ ctx used/size │ tok/s │ TTFT │ memory``: one line of inert text, one
-    cell of padding each side, drawn from the figures held each time it is drawn."""
+    """``model quant │ ctx used/size │ tok/s │ TTFT │ memory``: one line of inert text."""
 
     DEFAULT_CSS = """
     StatusBar {
         height: 1;
         background: $panel;
         color: $foreground;
+        padding: 0 1;
     }
     """
 
@@ -103,11 +101,3 @@ class StatusBar(Widget):
 
     def render(self) -> Content:
         return Content(self._line)
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        """The bar's one line (drawn fresh each time: no line cache to invalidate)."""
-        style = self.visual_style
-        width = self.size.width
-        line = Strip(Content(f" {self._line} ").render_segments(style))
-        line = line.extend_cell_length(width, style.rich_style).crop(0, width)
-        return [line.crop(crop.x, crop.right) for _ in crop.line_range]

@@ -64,9 +64,6 @@ def settled_length(text: str) -> int:
     return settled
 
 
-PADDING = (2, 1)
-"""Blank cells left and right of the text (the reply's Markdown blocks have the same padding)."""
-
 RESERVE_LINES = 3
 """Blank lines the tail keeps below its last line while it grows: a new line is drawn into them
 without a layout of the screen (which costs as much as several redraws, and in a conversation
@@ -83,7 +80,7 @@ class StreamTail(Widget):
     """
 
     DEFAULT_CSS = """
-    StreamTail { height: auto; }
+    StreamTail { height: auto; padding: 0 1 0 2; }
     """
 
     virtual_size = Reactive(Size(0, 0), layout=False)
@@ -104,7 +101,7 @@ class StreamTail(Widget):
         self._kept_at = 0
         """Where, in the last source line, the first line after the kept ones starts."""
         self._width = 0
-        """Cells the text wraps to: the widget's width less :data:`PADDING`."""
+        """Cells the text wraps to (the widget's content width)."""
         self._height = 0
         """Screen lines the widget takes: the text's, and the room reserved below it."""
 
@@ -195,7 +192,7 @@ class StreamTail(Widget):
         self._kept_at = start
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        text_width = max(1, width - sum(PADDING))
+        text_width = max(1, width)
         if text_width != self._width:
             reserved = bool(self._width) and self._height > self.line_count
             self._width = text_width
@@ -207,14 +204,9 @@ class StreamTail(Widget):
             self._height = self.line_count + (RESERVE_LINES if reserved else 0)
         return max(self._height, self.line_count)
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        """The lines of ``crop`` (a region of the widget), drawn from the wrapped text each time
-        (no line cache to invalidate: tui.widgets.direct_draw writes them between frames)."""
-        style = self.visual_style.rich_style
-        left, right = (Strip.blank(cells, style) for cells in PADDING)
-        lines = [line for wrapped in self._wrapped for line in wrapped]
-        return [
-            Strip.join([left, lines[y].extend_cell_length(self._width, style) if y < len(lines)
-                        else Strip.blank(self._width, style), right]).crop(crop.x, crop.right)
-            for y in crop.line_range
-        ]
+    def render_line(self, y: int) -> Strip:
+        for lines in self._wrapped:
+            if y < len(lines):
+                return lines[y].extend_cell_length(self._width)
+            y -= len(lines)
+        return Strip.blank(self._width)
