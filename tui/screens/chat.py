@@ -243,7 +243,10 @@ class ChatScreen(Screen[None]):
     def _hand_to_ui(self, text: str, stats: TokenEvent | None) -> None:
         """(On the generation thread.) Have :meth:`_chunk_arrived` called on the UI thread."""
         loop, context = self._ui_loop
-        loop.call_soon_threadsafe(self._chunk_arrived, text, stats, context=context)
+        try:
+            loop.call_soon_threadsafe(self._chunk_arrived, text, stats, context=context)
+        except RuntimeError:  # the app has closed its loop (quitting mid-reply): nobody to show it to
+            pass
 
     def _chunk_arrived(self, text: str, stats: TokenEvent | None) -> None:
         """A batch of reply text (all tokens since the previous batch) and the reply's figures so
@@ -252,7 +255,7 @@ class ChatScreen(Screen[None]):
         thread per batch, as much as drawing the batch (bench/smooth_stream.py). Callbacks and
         messages from the generation thread keep their order (both go through the loop's
         ``call_soon_threadsafe``), so the reply's end is handled after its last batch."""
-        if self._reply is not None:
+        if self._reply is not None and self._reply.is_attached:  # (not after quitting)
             self._reply.write(text)
             if stats is not None:
                 self._status.set_live_stats(stats)

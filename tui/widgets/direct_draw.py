@@ -42,6 +42,8 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
         region, clip = compositor.visible_widgets[widget]
     except KeyError:
         return False
+    # the widget's cached lines are stale, whole (a later frame draws what is hidden now)
+    widget._set_dirty(Region(0, first, region.width, count).translate(-widget.content_offset))
     rows = Region(region.x, region.y + first, region.width, count).intersection(clip)
     if not rows:
         return True  # scrolled out of view: nothing on screen changed
@@ -56,8 +58,6 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
         if over.x <= rows.x:
             return False  # a menu or tooltip is over the start of these lines
         right = min(right, over.x)  # a notification at the right: write the lines left of it
-    # the widget's cached lines are stale, whole (a later frame draws what is under a notification)
-    widget._set_dirty(Region(0, first, region.width, count).translate(-widget.content_offset))
     rows = Region(rows.x, rows.y, right - rows.x, rows.height)
     crop = rows.translate(-region.offset)
     app._display(screen, LayoutUpdate([[strip] for strip in widget.render_lines(crop)], rows))

@@ -192,10 +192,9 @@ class StreamTail(Widget):
         self._kept_at = start
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        text_width = max(1, width)
-        if text_width != self._width:
+        if width != self._width:
             reserved = bool(self._width) and self._height > self.line_count
-            self._width = text_width
+            self._width = width
             self._wrapped = [self._wrap(source) for source in self._sources[:-1]] + [[]]
             self._kept = self._kept_at = 0
             self._wrap_last()
