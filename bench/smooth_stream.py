@@ -101,9 +101,11 @@ def raw_messages(history_turns: int) -> list[dict]:
     return [MESSAGES[0], *history, MESSAGES[-1]]
 
 
-def raw_tokens_per_s(model: Path, threads: int, quota: CpuQuota | None, history_turns: int = 0) -> float:
+def raw_tokens_per_s(model: Path, threads: int, quota: CpuQuota | None,
+                     history_turns: int = 0) -> tuple[float, float]:
     """Token generation of the bare llama-cpp-python token loop on the chat prompt (with the same
-    history hearth sends), in a fresh process (inside the quota group when there is one)."""
+    history hearth sends), in a fresh process (inside the quota group when there is one): tokens/s
+    and the longest time between two tokens (ms), which no screen can beat."""
     script = f"""
 import sys, time, llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -122,20 +124,23 @@ while True:
     del messages[1:3]  # the oldest exchange, as hearth drops it
 print("prompt", len(tokens), file=sys.stderr)
 vocab = llama_cpp.llama_model_get_vocab(llm.model)
-n, first = 0, None
+n, first, last, longest = 0, None, None, 0.0
 for token in llm.generate(tokens, temp=0.0, top_p=0.95, reset=True):
     if llama_cpp.llama_vocab_is_eog(vocab, token) or n >= {MAX_TOKENS}:
         break
     llm.detokenize([token])
     n += 1
-    first = first or time.perf_counter()
-print((n - 1) / (time.perf_counter() - first))
+    now = time.perf_counter()
+    longest = max(longest, now - last) if last else 0.0
+    first, last = first or now, now
+print((n - 1) / (last - first), longest)
 """
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     if quota is not None:
         quota.add(proc.pid)
     out, _ = proc.communicate()
-    return float(out.strip().splitlines()[-1])
+    tokens_per_s, longest_gap_s = out.strip().splitlines()[-1].split()
+    return float(tokens_per_s), 1000 * float(longest_gap_s)
 
 
 def updates_seen(writes: list[tuple[float, bytes]], start: float, end: float) -> list[float]:
@@ -250,20 +255,24 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
             raws.append(raw_tokens_per_s(model, threads, quota, history_turns))
             tuis.append(hearth_stream(model, threads, quota, history_turns))
             t = tuis[-1]
-            print(f"  run {repeat + 1}: raw {raws[-1]:.1f} tokens/s; TUI {t['tokens_per_s']:.1f} tokens/s, "
+            print(f"  run {repeat + 1}: raw {raws[-1][0]:.1f} tokens/s (longest time between tokens "
+                  f"{raws[-1][1]:.0f} ms); TUI {t['tokens_per_s']:.1f} tokens/s, "
                   f"{t['tokens']} tokens, {t['updates']} updates in {t['window_s']:.1f} s, "
                   f"longest gap {t['longest_gap_ms']:.0f} ms (first update {t['first_update_ms']:.0f} ms "
                   f"after the logged first token), UI thread {t['ui_cpu_s']:.2f} CPU s")
     finally:
         if quota is not None:
             quota.remove()
-    raw = statistics.median(raws)
+    raw = statistics.median(r[0] for r in raws)
+    raw_longest = statistics.median(r[1] for r in raws)
     tui = {key: statistics.median(t[key] for t in tuis) for key in tuis[0]}
     rows = [
         ("reply updates per second while streaming", f"{tui['updates']:.0f} / {tui['window_s']:.1f} s",
          f"{tui['updates_per_s']:.1f}", ">= 10"),
         ("longest gap between updates (ms)", f"median gap {tui['median_gap_ms']:.0f} ms",
          f"{tui['longest_gap_ms']:.0f}", "<= 200"),
+        ("  raw loop: longest time between tokens (ms)", "no screen can update faster",
+         f"{raw_longest:.0f}", "report"),
         ("  logged first token -> first update (ms)", "includes the work before generation",
          f"{tui['first_update_ms']:.0f}", "report"),
         ("UI thread CPU per update (ms)", f"{tui['ui_cpu_s']:.2f} s / {tui['updates']:.0f}",
