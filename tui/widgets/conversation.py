@@ -16,14 +16,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.geometry import Size
+from textual.geometry import Region
 from textual.message import Message
-from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from engine.sanitize import inert
+from tui.widgets.layout_size import set_by_layout
 from tui.widgets.stream_tail import StreamTail, settled_length
 
 STATUS_LABELS = {
@@ -54,20 +54,31 @@ class CodeBlock(MarkdownFence, can_focus=True):
 
 
 def _laid_out_once(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
-    """``block`` without the second layout Textual asks for when a widget's virtual size
-    changes (see :attr:`tui.widgets.stream_tail.StreamTail.virtual_size`): every block appended
-    while a reply streams would otherwise cost two layouts. Same class name, so the Markdown's
-    CSS still applies. (Code fences scroll sideways and keep Textual's behaviour.)"""
+    """``block`` laid out once when it is added while a reply streams, not two or three times:
+    without the layout Textual asks for when a widget's virtual size changes (see
+    :attr:`tui.widgets.stream_tail.StreamTail.virtual_size`), nor the one it remembers from before
+    its mount (``refresh`` below). Same class name, so the Markdown's CSS still applies. (Code
+    fences scroll sideways and keep Textual's behaviour.)"""
+
+    def refresh(self: MarkdownBlock, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> MarkdownBlock:
+        # A block's content is set before it is mounted, and Textual posts that layout request
+        # after the mount: the layout that placed the new block (its parent's mount asks for
+        # one) was followed ~35 ms later by a second layout and repaint of the conversation.
+        return block.refresh(self, *regions, repaint=repaint, layout=layout and self.is_mounted,
+                             recompose=recompose)
+
     return type(block.__name__, (block,), {
-        "__module__": __name__, "virtual_size": Reactive(Size(0, 0), layout=False)})
+        "__module__": __name__, "virtual_size": set_by_layout(),
+        "refresh": refresh})
 
 
 class ReplyMarkdown(Markdown):
     BLOCKS = {**{name: _laid_out_once(block) for name, block in Markdown.BLOCKS.items()},
               "fence": CodeBlock, "code_block": CodeBlock}
 
-    virtual_size = Reactive(Size(0, 0), layout=False)
-    """No second layout each time the reply's Markdown grows by a block."""
+    virtual_size = set_by_layout()
+    """No second layout or repaint each time the reply's Markdown grows by a block."""
 
 
 class UserMessage(Static):
@@ -115,8 +126,8 @@ class ReplyView(Vertical):
     ReplyView.-found { border-left: thick $accent; }
     """
 
-    virtual_size = Reactive(Size(0, 0), layout=False)
-    """No second layout when the reply grows (see tui.widgets.stream_tail.StreamTail)."""
+    virtual_size = set_by_layout()
+    """No second layout or repaint when the reply grows (tui.widgets.layout_size)."""
 
     def __init__(self, text: str = "", status: str = "done") -> None:
         super().__init__()
@@ -255,9 +266,9 @@ class Conversation(VerticalScroll):
     """The messages of the open chat, the newest :data:`KEEP_MOUNTED` as widgets (older ones
     mounted a page at a time on demand), so a long chat costs each frame what a short one does."""
 
-    virtual_size = Reactive(Size(0, 0), layout=False)
-    """No second layout when the content grows: the scrollbars and the anchor follow the new
-    size in the layout that measured it (Widget._size_updated)."""
+    virtual_size = set_by_layout()
+    """No second layout or repaint when the content grows: the scrollbars and the anchor follow
+    the new size in the layout that measured it (Widget._size_updated)."""
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -20,11 +20,11 @@ import re
 
 from textual.content import Content
 from textual.geometry import Region, Size
-from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.widgets.direct_draw import draw_now
+from tui.widgets.layout_size import set_by_layout
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 """A fence line (CommonMark 4.5: up to three spaces, then three or more backticks or tildes)."""
@@ -83,9 +83,8 @@ class StreamTail(Widget):
     StreamTail { height: auto; padding: 0 1 0 2; }
     """
 
-    virtual_size = Reactive(Size(0, 0), layout=False)
-    """Textual's Widget asks for a second layout when a widget's virtual size changes, which a
-    widget that does not scroll never needs: its size changed in the layout that set it."""
+    virtual_size = set_by_layout()
+    """No second layout or repaint when the tail grows (tui.widgets.layout_size)."""
 
     def __init__(self) -> None:
         super().__init__()
