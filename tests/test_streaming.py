@@ -4,6 +4,7 @@ by batching, the reply shows its true state, and a long chat keeps few widgets m
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 
@@ -154,6 +155,36 @@ async def test_tail_redraws_only_changed_lines() -> None:
         assert tail.size.height == 7 + RESERVE_LINES
 
 
+async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint() -> None:
+    """The frame that moves a finished paragraph to the Markdown widget lays the screen out and
+    repaints it once: no second layout for the new block's request from before its mount, no
+    second repaint for the virtual sizes that layout set (tui.widgets.layout_size)."""
+    app = ReplyApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+        reply.write("A first paragraph of words.\n\nThe next one")
+        await pilot.pause(0.2)
+        screen = app.screen
+        calls: list[str] = []
+        layout, repaint = screen._refresh_layout, screen._compositor_refresh
+
+        def counted_layout(*args: object, **kwargs: object) -> None:
+            calls.append("layout")
+            layout(*args, **kwargs)  # type: ignore[arg-type]
+
+        def counted_repaint() -> None:
+            calls.append("repaint")
+            repaint()
+
+        screen._refresh_layout = counted_layout  # type: ignore[method-assign]
+        screen._compositor_refresh = counted_repaint  # type: ignore[method-assign]
+        reply.write("\ngoes\non\nfor\nlines")  # outgrows the tail's room: the paragraph moves
+        await pilot.pause(0.3)
+        assert reply.markdown.source == "A first paragraph of words.\n\n"
+        assert calls == ["layout", "repaint"], calls
+
+
 @pytest.mark.parametrize("width", [20, 41, 80])
 async def test_tail_wraps_appended_text_as_a_whole_wrap_would(width: int) -> None:
     """The tail re-wraps only the last two lines of the line being written: after any batching,
@@ -196,6 +227,7 @@ async def test_streaming_reply_shows_no_status_and_live_figures(gguf_path: Path)
         reply = screen.query_one(ReplyView)
         label = reply.query_one(".reply-status")
         assert not label.display and str(label.render()) == ""  # no "interrupted" while it streams
+        assert gc.get_freeze_count() > 0  # the older objects wait out the reply (tui.collector)
         bar = str(screen.query_one(StatusBar).render())
         used = int(bar.split("ctx ")[1].split("/")[0])
         assert used > 20, bar  # the first reply's context figure is live, not 0
@@ -203,6 +235,7 @@ async def test_streaming_reply_shows_no_status_and_live_figures(gguf_path: Path)
         await pilot.press("escape")
         await wait_until(pilot, lambda: not screen.streaming)
         assert label.display and "stopped" in str(label.render())
+        assert gc.get_freeze_count() == 0  # handed back to the collector
         assert reply.markdown.source == reply.text
 
 

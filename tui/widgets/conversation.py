@@ -62,11 +62,12 @@ def _laid_out_once(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
 
     def refresh(self: MarkdownBlock, *regions: Region, repaint: bool = True, layout: bool = False,
                 recompose: bool = False) -> MarkdownBlock:
-        # A block's content is set before it is mounted, and Textual posts that layout request
-        # after the mount: the layout that placed the new block (its parent's mount asks for
-        # one) was followed ~35 ms later by a second layout and repaint of the conversation.
-        return block.refresh(self, *regions, repaint=repaint, layout=layout and self.is_mounted,
-                             recompose=recompose)
+        # A block's content is set before it is mounted, and Textual posts those requests after
+        # the mount: the layout that placed and painted the new block (its parent's awaited mount
+        # asks for it) was followed ~35 ms later by a second layout and repaint, for nothing.
+        if not self.is_mounted and not recompose:
+            return self
+        return block.refresh(self, *regions, repaint=repaint, layout=layout, recompose=recompose)
 
     return type(block.__name__, (block,), {
         "__module__": __name__, "virtual_size": set_by_layout(),
