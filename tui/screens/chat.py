@@ -23,6 +23,7 @@ from engine.chat.session import RetiredBackend
 from engine.config import use_preset, with_overrides
 from engine.errors import BackendError, ConfigError, ContextOverflowError, HearthError, ModelLoadError
 from tui import messages as events
+from tui.collector import hold_for_streaming, release_after_streaming
 from tui.frame_pacer import FramePacer
 from tui.screens.chats import ChatsScreen, Opened
 from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMessage
@@ -188,6 +189,7 @@ class ChatScreen(Screen[None]):
         await conversation.add(UserMessage(prompt), reply)
         await reply.start_stream()
         conversation.anchor()
+        hold_for_streaming()
         self._pacer.start()
         if not backend.loaded:
             self.query_one(StatusBar).set_state("loading… (your message waits)")
@@ -284,6 +286,7 @@ class ChatScreen(Screen[None]):
             text = reply.text if message.status == "error" else message.text
             await reply.finish(text, message.status)
         self._reply = None
+        release_after_streaming()
         await self.query_one(Conversation).trim()
         if message.stats is not None:
             self.query_one(StatusBar).set_reply_stats(message.stats)
@@ -295,6 +298,7 @@ class ChatScreen(Screen[None]):
             self._notify_storage(message.storage_error)
 
     def on_unmount(self) -> None:
+        release_after_streaming()
         self._cancel.set()  # quitting mid-reply: the worker stops within a token, then the app
         # closes the backend (which waits for it)
 
