@@ -228,6 +228,7 @@ def hearth_stream(model: Path, threads: int, quota: CpuQuota | None, history_tur
     # message): it is reported on its own, the gaps are those between updates
     first_ms = 1000 * (times[0] - start)
     gaps = [b - a for a, b in zip(times, [*times[1:], end], strict=True)]
+    worst = sorted(range(len(gaps)), key=gaps.__getitem__)[-3:][::-1]
 
     def at(when: float, column: int) -> float:  # a sampled CPU figure interpolated at ``when``
         for (t0, *a), (t1, *b) in zip(samples, samples[1:], strict=False):
@@ -241,6 +242,7 @@ def hearth_stream(model: Path, threads: int, quota: CpuQuota | None, history_tur
     return {"tokens": tokens, "tokens_per_s": tps, "window_s": window, "updates": len(times),
             "updates_per_s": len(times) / window, "longest_gap_ms": 1000 * max(gaps),
             "median_gap_ms": 1000 * statistics.median(gaps), "first_update_ms": first_ms,
+            "worst_gaps": ", ".join(f"{1000 * gaps[i]:.0f} ms at {times[i] - start:.1f} s" for i in worst),
             "ui_cpu_s": ui_cpu,
             "ui_ms_per_update": 1000 * ui_cpu / max(1, len(times)),
             "ui_share_pct": 100 * ui_cpu / window, "bytes_per_s": streamed / window}
@@ -259,13 +261,14 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
                   f"{raws[-1][1]:.0f} ms); TUI {t['tokens_per_s']:.1f} tokens/s, "
                   f"{t['tokens']} tokens, {t['updates']} updates in {t['window_s']:.1f} s, "
                   f"longest gap {t['longest_gap_ms']:.0f} ms (first update {t['first_update_ms']:.0f} ms "
-                  f"after the logged first token), UI thread {t['ui_cpu_s']:.2f} CPU s")
+                  f"after the logged first token), UI thread {t['ui_cpu_s']:.2f} CPU s; "
+                  f"longest gaps {t['worst_gaps']} into the stream")
     finally:
         if quota is not None:
             quota.remove()
     raw = statistics.median(r[0] for r in raws)
     raw_longest = statistics.median(r[1] for r in raws)
-    tui = {key: statistics.median(t[key] for t in tuis) for key in tuis[0]}
+    tui = {key: statistics.median(t[key] for t in tuis) for key in tuis[0] if key != "worst_gaps"}
     rows = [
         ("reply updates per second while streaming", f"{tui['updates']:.0f} / {tui['window_s']:.1f} s",
          f"{tui['updates_per_s']:.1f}", ">= 10"),
