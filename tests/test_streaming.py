@@ -266,6 +266,9 @@ async def test_long_chat_mounts_the_newest_messages_and_pages_back(gguf_path: Pa
         screen = app.screen
         conversation = screen.query_one(Conversation)
         marker = conversation.query_one(EarlierMessages)
+        # the messages can be queried as soon as they are added, before show() has finished
+        # mounting them and counted the earlier ones
+        await wait_until(pilot, lambda: marker.display)
 
         def texts() -> list[str]:
             return [w.text.removesuffix(ANSWER_TAIL) for w in conversation.query("UserMessage, ReplyView")]

@@ -10,6 +10,7 @@ stream ends, the whole reply is rendered once more from the full text.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on
@@ -35,6 +36,23 @@ STATUS_LABELS = {
 means the process ended while the reply was being written)."""
 
 
+def _refreshed_once_mounted(base: type[MarkdownBlock]) -> Callable[..., MarkdownBlock]:
+    """``base.refresh``, ignoring what is asked before the block is mounted (but a recompose).
+
+    A block's content is set before it is mounted, and Textual posts those requests after the
+    mount: the layout that placed and painted the new block (its parent's awaited mount asks for
+    it) was followed ~35 ms later by a second layout and repaint of the conversation, for nothing
+    (tests/test_streaming.py counts the frames of a block move)."""
+
+    def refresh(self: MarkdownBlock, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> MarkdownBlock:
+        if not self.is_mounted and not recompose:
+            return self
+        return base.refresh(self, *regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    return refresh
+
+
 class CodeBlock(MarkdownFence, can_focus=True):
     """A fenced code block that takes focus, so its code can be copied on its own."""
 
@@ -55,23 +73,14 @@ class CodeBlock(MarkdownFence, can_focus=True):
 
 def _laid_out_once(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
     """``block`` laid out once when it is added while a reply streams, not two or three times:
-    without the layout Textual asks for when a widget's virtual size changes (see
-    :attr:`tui.widgets.stream_tail.StreamTail.virtual_size`), nor the one it remembers from before
-    its mount (``refresh`` below). Same class name, so the Markdown's CSS still applies. (Code
-    fences scroll sideways and keep Textual's behaviour.)"""
-
-    def refresh(self: MarkdownBlock, *regions: Region, repaint: bool = True, layout: bool = False,
-                recompose: bool = False) -> MarkdownBlock:
-        # A block's content is set before it is mounted, and Textual posts those requests after
-        # the mount: the layout that placed and painted the new block (its parent's awaited mount
-        # asks for it) was followed ~35 ms later by a second layout and repaint, for nothing.
-        if not self.is_mounted and not recompose:
-            return self
-        return block.refresh(self, *regions, repaint=repaint, layout=layout, recompose=recompose)
-
+    without the layout and repaint Textual asks for when a widget's virtual size changes
+    (tui.widgets.layout_size), nor those it remembers from before its mount
+    (:func:`_refreshed_once_mounted`). Same class name, so the Markdown's CSS still applies. (Code
+    fences scroll sideways and keep Textual's behaviour: a fence settling still costs a second
+    layout, asked by its virtual size and by the label inside it.)"""
     return type(block.__name__, (block,), {
         "__module__": __name__, "virtual_size": set_by_layout(),
-        "refresh": refresh})
+        "refresh": _refreshed_once_mounted(block)})
 
 
 class ReplyMarkdown(Markdown):
