@@ -125,34 +125,38 @@ def shown(tail: StreamTail, y: int) -> str:
 
 
 async def test_tail_redraws_only_changed_lines() -> None:
-    """Appending within the last line repaints that line and asks for no layout; a new line asks
-    for a layout, which reserves room for three more: those need none."""
+    """New text is drawn into the room below the tail without a layout; the line that fills the
+    room is drawn too, and then asks for the layout that makes room for RESERVE_LINES more; a batch
+    running past the room is shown by that layout."""
     app = ReplyApp()
-    async with app.run_test(size=(40, 10)) as pilot:
+    async with app.run_test(size=(40, 12)) as pilot:
         reply = app.query_one(ReplyView)
         await reply.start_stream()
         reply.write("first line of text\nsecond")
         await pilot.pause()
         tail = reply.query_one(StreamTail)
-        assert tail.line_count == 2
+        assert tail.line_count == 2 and tail.size.height == 2  # no room yet: it is full
         tail._layout_required = False
         reply.write(" word")
-        assert not tail._layout_required
-        assert [shown(tail, 0), shown(tail, 1)] == ["first line of text", "second word"]
-        reply.write(" and more words that wrap past forty columns")
-        assert tail._layout_required and tail.line_count == 3
+        assert [shown(tail, 0), shown(tail, 1)] == ["first line of text", "second word"]  # drawn
+        assert tail._layout_required  # and then the room grows
         await pilot.pause()
-        assert tail.size.height == 3 + RESERVE_LINES
-        assert shown(tail, 3) == ""  # the room is blank
+        assert tail.size.height == 2 + RESERVE_LINES
+        assert shown(tail, 2) == ""  # the room is blank
         tail._layout_required = False
-        reply.write("\nfour\nfive\nsix")
-        assert not tail._layout_required and tail.line_count == 6
+        reply.write("\nthree\nfour")
+        assert not tail._layout_required and tail.line_count == 4
+        assert [shown(tail, y) for y in (2, 3)] == ["three", "four"]
+        reply.write(" and more words that wrap past forty columns and on to a third line here")
+        assert tail.line_count == 2 + RESERVE_LINES and tail._layout_required
+        assert shown(tail, 5) == "here"  # the room's last line, drawn before the layout
         await pilot.pause()
-        assert [shown(tail, y) for y in (3, 4, 5)] == ["four", "five", "six"]
-        reply.write("\nseven")
-        assert tail._layout_required
+        assert tail.size.height == 6 + RESERVE_LINES
+        reply.write("\n" + "\n".join("abcdef"))  # past the room in one batch
+        assert tail.line_count == 12 and tail._layout_required
         await pilot.pause()
-        assert tail.size.height == 7 + RESERVE_LINES
+        assert tail.size.height == 12 + RESERVE_LINES
+        assert [shown(tail, y) for y in range(6, 12)] == list("abcdef")
 
 
 async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint() -> None:

@@ -177,7 +177,7 @@ class ReplyView(Vertical):
     def write(self, fragment: str) -> None:
         """Append streamed text (a batch of tokens, already inert).
 
-        Complete blocks move from the tail to the Markdown widget only when the tail outgrows
+        Complete blocks move from the tail to the Markdown widget only when the tail has filled
         its room: that needs a layout anyway, and one layout then does both (a layout costs
         several times a redraw of the tail: bench/smooth_stream.py). The move awaits the
         Markdown widget, so it runs after this returns (:meth:`_settle`)."""

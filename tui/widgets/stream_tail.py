@@ -6,8 +6,8 @@ which parses and lays it out once per block. The rest, the block still being wri
 :class:`StreamTail`: plain text, wrapped once per line of source, with only the last two screen
 lines of the line being written re-wrapped when tokens arrive, and the screen lines that changed
 written straight to the terminal (tui.widgets.direct_draw), not through a Textual frame. A layout
-runs only when the text outgrows the room the tail keeps below it (every :data:`RESERVE_LINES` + 1
-lines). When the reply ends, the whole text is rendered as Markdown once
+runs only when the text reaches the last line of the room the tail keeps below it (every
+:data:`RESERVE_LINES` lines), after that line is drawn. When the reply ends, the whole text is rendered as Markdown once
 (tui.widgets.conversation.ReplyView.finish), so the final view is exactly the Markdown of the
 generated text.
 
@@ -64,11 +64,14 @@ def settled_length(text: str) -> int:
     return settled
 
 
-RESERVE_LINES = 3
+RESERVE_LINES = 4
 """Blank lines the tail keeps below its last line while it grows: a new line is drawn into them
 without a layout of the screen (which costs as much as several redraws, and in a conversation
-scrolled to its end repaints every line of it); when they run out the tail grows by this many
-more at once, so a layout comes every fourth line instead of every line."""
+scrolled to its end repaints every line of it). When the text reaches the last of them, that line
+is drawn first and then the tail grows by this many more at once: a layout every fourth line
+instead of every line, and it runs while the next token is generated, not between the token
+that needed it and the screen (at a Pi-class share of a core a layout takes 100-200 ms of wall
+time: bench/smooth_stream.py)."""
 
 
 class StreamTail(Widget):
@@ -121,8 +124,9 @@ class StreamTail(Widget):
         ones) and draw the screen lines from the first that changed.
 
         Returns:
-            True when the text outgrew its room: then nothing was drawn, and the caller calls
-            :meth:`grow` (or :meth:`reset`), whose layout shows it.
+            True when the text has reached the last line of its room (:attr:`full`): the caller
+            calls :meth:`grow` (or :meth:`reset`). What fits was drawn; text beyond the room
+            (a batch of several lines) is shown by that layout.
         """
         if not fragment:
             return False
@@ -137,16 +141,15 @@ class StreamTail(Widget):
             self._wrapped.append([])
             self._kept = self._kept_at = 0
         self._wrap_last()
-        if self.outgrown:
-            return True
-        if not draw_now(self, row, self.line_count - row):
-            self.refresh(Region(0, row, self.outer_size.width, self.line_count - row))
-        return False
+        if self.line_count <= self._height and self._width:
+            if not draw_now(self, row, self.line_count - row):
+                self.refresh(Region(0, row, self.outer_size.width, self.line_count - row))
+        return self.full
 
     @property
-    def outgrown(self) -> bool:
-        """Whether the text needs more lines than the widget has (or it was never laid out)."""
-        return self.line_count > self._height or not self._width
+    def full(self) -> bool:
+        """Whether the text takes every line the widget has, or more (or it was never laid out)."""
+        return self.line_count >= self._height or not self._width
 
     def grow(self) -> None:
         """Make room for the text and :data:`RESERVE_LINES` more lines (asks for a layout)."""
