@@ -7,9 +7,9 @@ which parses and lays it out once per block. The rest, the block still being wri
 lines of the line being written re-wrapped when tokens arrive, and the screen lines that changed
 written straight to the terminal (tui.widgets.direct_draw), not through a Textual frame. A layout
 runs only when the text reaches the last line of the room the tail keeps below it (every
-:data:`RESERVE_LINES` lines), after that line is drawn. When the reply ends, the whole text is rendered as Markdown once
-(tui.widgets.conversation.ReplyView.finish), so the final view is exactly the Markdown of the
-generated text.
+:data:`RESERVE_LINES` lines), after that line is drawn. When the reply ends, the whole text is
+rendered as Markdown once (tui.widgets.conversation.ReplyView.finish), so the final view is exactly
+the Markdown of the generated text.
 
 Text reaching the tail is already inert (engine.sanitize): this widget never parses markup.
 """
