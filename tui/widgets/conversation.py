@@ -184,13 +184,13 @@ class ReplyView(Vertical):
         tail = self._tail
         if tail is None or not fragment:
             return
-        waiting = not self.text
+        first = not self.text
         self.text += fragment
-        if waiting:
-            tail.reset(fragment)
-        elif not tail.extend(fragment) or self._settling:
+        # the first text replaces the "…" in its line: drawn at once, like the text after it
+        full = tail.replace(fragment) if first else tail.extend(fragment)
+        if not full or self._settling:
             return  # drawn, or the move under way lays the tail out
-        elif settled_length(self.text[self._settled:]):
+        if settled_length(self.text[self._settled:]):
             self._settling = True
             self.call_later(self._settle)
         else:

@@ -110,14 +110,33 @@ class StreamTail(Widget):
     def reset(self, text: str = "", reserve: bool = False) -> None:
         """Show ``text`` instead of what is shown, with :data:`RESERVE_LINES` of room below it
         when ``reserve`` is true (none otherwise); asks for a layout."""
-        self.text = ""
-        self._sources = [""]
-        self._wrapped = [[]]
-        self._kept = self._kept_at = 0
+        self._clear()
         self._height = 0
         self.extend(text)
         self._height = self.line_count + (RESERVE_LINES if reserve else 0)
         self.refresh(layout=True)
+
+    def replace(self, text: str) -> bool:
+        """Show ``text`` instead of what is shown, in the room the tail has: drawn at once when
+        it fits, without a layout (the first tokens of a reply replacing its "…").
+
+        Returns:
+            As :meth:`extend`: True when the text fills or outgrows the room.
+        """
+        shown = self.line_count
+        self._clear()
+        full = self.extend(text)
+        if not full and self.line_count < shown:  # blank what the old text took below the new
+            rows = Region(0, self.line_count, self.outer_size.width, shown - self.line_count)
+            if not draw_now(self, rows.y, rows.height):
+                self.refresh(rows)
+        return full
+
+    def _clear(self) -> None:
+        self.text = ""
+        self._sources = [""]
+        self._wrapped = [[]]
+        self._kept = self._kept_at = 0
 
     def extend(self, fragment: str) -> bool:
         """Append ``fragment``: wrap what changed (the end of the last source line and the new
