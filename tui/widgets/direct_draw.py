@@ -10,8 +10,9 @@ would (``render_lines``: its padding, colours, and the app's line filters such a
 Textual's own display call writes them inside a synchronized update and puts the cursor back.
 
 This reaches into Textual internals (the screen's compositor map, ``Widget._set_dirty``,
-``App._display`` and ``LayoutUpdate``); they are used here only, and tests/test_streaming.py checks that what this
-draws equals what Textual's own frame draws (textual is pinned below 9 in pyproject.toml).
+``App._display`` and ``LayoutUpdate``); they are used here only, and tests/test_terminal.py checks
+in a real terminal (tmux) that what this draws equals Textual's own full repaint (textual is
+pinned below 9 in pyproject.toml).
 """
 
 from __future__ import annotations
