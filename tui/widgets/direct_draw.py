@@ -49,7 +49,8 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
     if not rows:
         return True  # scrolled out of view: nothing on screen changed
     ancestors = set(widget.ancestors)
-    right = rows.right
+    rights = [rows.right] * rows.height
+    """Per screen row, where a widget drawn over its right end starts (or the row's end)."""
     for other, (other_region, other_clip) in compositor.visible_widgets.items():
         if other is widget:
             break  # the rest are drawn beneath it (visible_widgets is in front-to-back order)
@@ -58,8 +59,10 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
             continue
         if over.x <= rows.x:
             return False  # a menu or tooltip is over the start of these lines
-        right = min(right, over.x)  # a notification at the right: write the lines left of it
-    rows = Region(rows.x, rows.y, right - rows.x, rows.height)
-    crop = rows.translate(-region.offset)
-    app._display(screen, LayoutUpdate([[strip] for strip in widget.render_lines(crop)], rows))
+        for y in range(max(over.y, rows.y), min(over.bottom, rows.bottom)):
+            # a notification at the right: write that row left of it (the rows above it whole)
+            rights[y - rows.y] = min(rights[y - rows.y], over.x)
+    lines = widget.render_lines(rows.translate(-region.offset))
+    app._display(screen, LayoutUpdate(
+        [[line.crop(0, right - rows.x)] for line, right in zip(lines, rights, strict=True)], rows))
     return True
