@@ -12,7 +12,11 @@ from textual.widget import Widget
 import tui.widgets.stream_tail as stream_tail
 from tui.widgets.conversation import Conversation, ReplyView
 
-TEXT = " ".join(f"word{n}" + (",\nand" if n % 37 == 0 else "") for n in range(1, 400)) + " THE-END"
+TOKENS = [token for n in range(1, 400) for token in
+          [f"word{n}" + (",\nand" if n % 37 == 0 else "") + ("." if n % 53 == 0 else " ")]
+          + (["\n", "\n"] if n % 53 == 0 else [])] + ["THE-END"]
+"""Words, a line break inside some, and paragraph breaks as two tokens that are only newlines
+(they move the tail's cursor)."""
 
 
 class StreamApp(App[None]):
@@ -22,7 +26,7 @@ class StreamApp(App[None]):
         super().__init__()
         self.count_file = count_file
         self.drawn = 0
-        self.words = TEXT.split(" ")
+        self.words = list(TOKENS)
 
     def compose(self) -> ComposeResult:
         yield Conversation()
@@ -47,7 +51,7 @@ class StreamApp(App[None]):
 
     async def next_word(self) -> None:
         if self.words:
-            self.reply.write(self.words.pop(0) + (" " if self.words else ""))
+            self.reply.write(self.words.pop(0))
             if not self.words:
                 self.count_file.write_text(str(self.drawn))
 

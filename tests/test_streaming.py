@@ -25,7 +25,7 @@ from tui.widgets.conversation import (
     UserMessage,
 )
 from tui.widgets.status_bar import StatusBar
-from tui.widgets.stream_tail import RESERVE_LINES, StreamTail, settled_length
+from tui.widgets.stream_tail import CURSOR, RESERVE_LINES, StreamTail, settled_length
 
 LONG_REPLY = """Here is a plan in three parts.
 
@@ -120,8 +120,39 @@ async def test_batched_stream_loses_and_doubles_nothing(seed: int) -> None:
 
 
 def shown(tail: StreamTail, y: int) -> str:
-    """Line ``y`` of the tail's text."""
-    return tail.render_line(y).text.strip()
+    """Line ``y`` of the tail's text (without the cursor)."""
+    return tail.render_line(y).text.replace(CURSOR, "").strip()
+
+
+async def test_every_token_moves_the_cursor_even_a_newline_or_a_space() -> None:
+    """A cursor follows the text while it streams, so a token that is only a newline or a space
+    changes the screen (a paragraph break is two such tokens); the "…" before the first text has
+    none, and the finished reply neither."""
+    app = ReplyApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+        tail = reply.query_one(StreamTail)
+        await pilot.pause()
+
+        def lines() -> list[str]:
+            return [tail.render_line(y).text.rstrip() for y in range(tail.line_count + 1)]
+
+        assert lines()[0] == "…"
+        reply.write("A paragraph.")
+        assert lines()[0] == "A paragraph." + CURSOR
+        reply.write("\n")
+        assert lines()[:2] == ["A paragraph.", CURSOR]
+        reply.write("\n")
+        assert lines()[:3] == ["A paragraph.", "", CURSOR]
+        reply.write(" ")
+        assert lines()[2] == " " + CURSOR
+        reply.write("x" * (tail.size.width - 1))  # the line full to its last cell
+        assert lines()[2:4] == [" " + "x" * (tail.size.width - 1), CURSOR]
+        assert sum(line.count(CURSOR) for line in lines()) == 1
+        await reply.finish(reply.text, "done")
+        await pilot.pause()
+        assert CURSOR not in reply.markdown.source and not reply.query(StreamTail)
 
 
 async def test_tail_redraws_only_changed_lines() -> None:

@@ -186,6 +186,7 @@ class ReplyView(Vertical):
             return
         first = not self.text
         self.text += fragment
+        tail.cursor = True  # (not after the "…")
         # the first text replaces the "…" in its line: drawn at once, like the text after it
         full = tail.replace(fragment) if first else tail.extend(fragment)
         if not full or self._settling:

@@ -7,9 +7,10 @@ which parses and lays it out once per block. The rest, the block still being wri
 lines of the line being written re-wrapped when tokens arrive, and the screen lines that changed
 written straight to the terminal (tui.widgets.direct_draw), not through a Textual frame. A layout
 runs only when the text reaches the last line of the room the tail keeps below it (every
-:data:`RESERVE_LINES` lines), after that line is drawn. When the reply ends, the whole text is
-rendered as Markdown once (tui.widgets.conversation.ReplyView.finish), so the final view is exactly
-the Markdown of the generated text.
+:data:`RESERVE_LINES` lines), after that line is drawn. A :data:`CURSOR` after the text shows
+where the next token goes, so a token that is only a newline or a space shows too. When the reply
+ends, the whole text is rendered as Markdown once (tui.widgets.conversation.ReplyView.finish), so
+the final view is exactly the Markdown of the generated text.
 
 Text reaching the tail is already inert (engine.sanitize): this widget never parses markup.
 """
@@ -64,6 +65,14 @@ def settled_length(text: str) -> int:
     return settled
 
 
+CURSOR = "▌"
+"""Drawn after the text while a reply streams, where the next token will go. A token that is a
+newline or a space moves it, so every token changes the screen: without it the two newline tokens
+of a paragraph break drew nothing, and at a Pi-class 15 tokens/s the first word of the next
+paragraph came three token times (200 ms) after the last visible change (bench/smooth_stream.py's
+longest gaps). The terminal's own cursor does this for llama-cli and `ollama run`; Textual hides
+it."""
+
 RESERVE_LINES = 4
 """Blank lines the tail keeps below its last line while it grows: a new line is drawn into them
 without a layout of the screen (which costs as much as several redraws, and in a conversation
@@ -80,6 +89,7 @@ class StreamTail(Widget):
 
     Attributes:
         text: the text shown (str).
+        cursor: whether :data:`CURSOR` is drawn after the text (bool; not after a placeholder).
     """
 
     DEFAULT_CSS = """
@@ -92,6 +102,7 @@ class StreamTail(Widget):
     def __init__(self) -> None:
         super().__init__()
         self.text = ""
+        self.cursor = False
         self._sources: list[str] = [""]
         """The text split at newlines: the last one is the line being written."""
         self._wrapped: list[list[Strip]] = [[]]
@@ -151,6 +162,7 @@ class StreamTail(Widget):
             return False
         self.text += fragment
         row = sum(len(lines) for lines in self._wrapped[:-1]) + self._kept
+        was_at = self._cursor_at()[0]
         pieces = fragment.split("\n")
         self._sources[-1] += pieces[0]
         if len(pieces) > 1:
@@ -160,9 +172,11 @@ class StreamTail(Widget):
             self._wrapped.append([])
             self._kept = self._kept_at = 0
         self._wrap_last()
-        if self.line_count <= self._height and self._width:
-            if not draw_now(self, row, self.line_count - row):
-                self.refresh(Region(0, row, self.outer_size.width, self.line_count - row))
+        # the changed lines, and the one the cursor left or moved to (inside the widget)
+        end = min(max(self.line_count, was_at + 1, self._cursor_at()[0] + 1), self._height)
+        if end > row and self._width and (self.line_count > self._height
+                                          or not draw_now(self, row, end - row)):
+            self.refresh(Region(0, row, self.outer_size.width, end - row))  # drawn by the next frame
         return self.full
 
     @property
@@ -224,9 +238,26 @@ class StreamTail(Widget):
             self._height = self.line_count + (RESERVE_LINES if reserved else 0)
         return max(self._height, self.line_count)
 
+    def _cursor_at(self) -> tuple[int, int]:
+        """Where :data:`CURSOR` goes: (screen line, cell) just after the text; the start of the
+        next line when the last one is full. (-1, 0) when no cursor is drawn."""
+        if not self.cursor or not self._width or not self._wrapped[-1]:
+            return -1, 0
+        cells = self._wrapped[-1][-1].cell_length
+        if cells >= self._width:
+            return self.line_count, 0
+        return self.line_count - 1, cells
+
     def render_line(self, y: int) -> Strip:
+        line = Strip.blank(0)
+        rest = y
         for lines in self._wrapped:
-            if y < len(lines):
-                return lines[y].extend_cell_length(self._width)
-            y -= len(lines)
-        return Strip.blank(self._width)
+            if rest < len(lines):
+                line = lines[rest]
+                break
+            rest -= len(lines)
+        row, cell = self._cursor_at()
+        if y == row:
+            line = Strip([*line.extend_cell_length(cell),
+                          *Content(CURSOR).render_segments(self.visual_style)])
+        return line.extend_cell_length(self._width)
