@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.widget import Widget
 
 from engine import paths
 from engine.chat.history import HistoryStore
 from tests.apphelpers import ask, make_app, make_settings, wait_until
 from tui.screens.chat import ChatScreen
 from tui.screens.chats import ChatsScreen
+from tui.widgets import stream_tail
 from tui.widgets.conversation import (
     KEEP_MOUNTED,
     PAGE,
@@ -189,6 +191,36 @@ async def test_tail_redraws_only_changed_lines() -> None:
         await pilot.pause()
         assert tail.size.height == 12 + RESERVE_LINES
         assert [shown(tail, y) for y in range(6, 12)] == list("abcdef")
+
+
+async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token that lengthens the last line draws that line alone, not the line above it that
+    re-wrapping could have changed; a newline draws the line the cursor left and the new one."""
+    drawn: list[tuple[int, int]] = []
+
+    def record(widget: Widget, first: int, count: int) -> bool:
+        drawn.append((first, count))
+        return True
+
+    monkeypatch.setattr(stream_tail, "draw_now", record)
+    app = ReplyApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+        tail = reply.query_one(StreamTail)
+        await pilot.pause()
+        reply.write("one two three four five six seven eight nine")  # two lines at 37 columns
+        await pilot.pause()
+        assert tail.line_count == 2 and not tail.full
+        drawn.clear()
+        reply.write(" ten")
+        assert drawn == [(1, 1)]
+        reply.write("\n")
+        assert drawn[1:] == [(1, 2)]
+        reply.write("x")
+        assert drawn[2:] == [(2, 1)]
+        assert [shown(tail, y) for y in range(3)] == ["one two three four five six seven",
+                                                      "eight nine ten", "x"]
 
 
 async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint() -> None:

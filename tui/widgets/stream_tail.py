@@ -150,8 +150,8 @@ class StreamTail(Widget):
         self._kept = self._kept_at = 0
 
     def extend(self, fragment: str) -> bool:
-        """Append ``fragment``: wrap what changed (the end of the last source line and the new
-        ones) and draw the screen lines from the first that changed.
+        """Append ``fragment``: wrap what can change (the end of the last source line and the new
+        ones) and draw the screen lines from the first that changed (or that the cursor left).
 
         Returns:
             True when the text has reached the last line of its room (:attr:`full`): the caller
@@ -161,7 +161,9 @@ class StreamTail(Widget):
         if not fragment:
             return False
         self.text += fragment
-        row = sum(len(lines) for lines in self._wrapped[:-1]) + self._kept
+        index, kept = len(self._wrapped) - 1, self._kept
+        row = self.line_count - len(self._wrapped[index]) + kept
+        before = self._wrapped[index][kept:]  # the lines re-wrapping can change
         was_at = self._cursor_at()[0]
         pieces = fragment.split("\n")
         self._sources[-1] += pieces[0]
@@ -172,8 +174,14 @@ class StreamTail(Widget):
             self._wrapped.append([])
             self._kept = self._kept_at = 0
         self._wrap_last()
-        # the changed lines, and the one the cursor left or moved to (inside the widget)
-        end = min(max(self.line_count, was_at + 1, self._cursor_at()[0] + 1), self._height)
+        for old, new in zip(before, self._wrapped[index][kept:], strict=False):
+            if old != new:
+                break
+            row += 1  # unchanged: the line above the one written to, mostly
+        now_at = self._cursor_at()[0]
+        if now_at != was_at:  # the line the cursor left, and the one it moved to
+            row = min([row] + [at for at in (was_at, now_at) if at >= 0])
+        end = min(max(self.line_count, was_at + 1, now_at + 1), self._height)
         if end > row and self._width and (self.line_count > self._height
                                           or not draw_now(self, row, end - row)):
             self.refresh(Region(0, row, self.outer_size.width, end - row))  # drawn by the next frame
@@ -257,7 +265,7 @@ class StreamTail(Widget):
                 break
             rest -= len(lines)
         row, cell = self._cursor_at()
-        if y == row:
+        if y == row:  # (simplified: the cursor joins the text's run, no escape sequence of its own)
             line = Strip([*line.extend_cell_length(cell),
-                          *Content(CURSOR).render_segments(self.visual_style)])
+                          *Content(CURSOR).render_segments(self.visual_style)]).simplify()
         return line.extend_cell_length(self._width)
