@@ -16,10 +16,10 @@ ldconfig -p | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)  # sounddev
 [ -f /usr/share/alsa/alsa.conf ] || need+=(libasound2)  # ALSA's config, for the file-backed mics
 command -v chattr >/dev/null || need+=(e2fsprogs)  # an immutable history file (read-only tests)
 command -v script >/dev/null || need+=(bsdutils)  # a terminal for the TERM=dumb test
-command -v qemu-x86_64 >/dev/null || need+=(qemu-user)
+command -v qemu-x86_64 >/dev/null || need+=(qemu-user)  # an emulated CPU without AVX (old-CPU build test)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)  # a real sshd on 127.0.0.1 for hearth connect's tests
 command -v ssh >/dev/null || need+=(openssh-client)
-command -v sox >/dev/null || need+=(sox)  # "is it speech": sox stat on what the laptop side played  # an emulated CPU without AVX (old-CPU build test)
+command -v sox >/dev/null || need+=(sox)  # "is it speech": sox stat on what the laptop side played
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
