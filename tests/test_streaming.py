@@ -193,6 +193,21 @@ async def test_tail_redraws_only_changed_lines() -> None:
         assert [shown(tail, y) for y in range(6, 12)] == list("abcdef")
 
 
+async def test_the_cursor_stays_when_all_the_text_moves_to_the_markdown() -> None:
+    """When the blocks that move to the Markdown widget are all the text there is (a paragraph
+    break or a closing fence just as the tail filled), the empty tail still shows the cursor."""
+    app = ReplyApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+        tail = reply.query_one(StreamTail)
+        await pilot.pause()
+        reply.write("A paragraph.\n\n")  # outgrows the "…" line: the paragraph moves
+        await pilot.pause(0.2)
+        assert reply.markdown.source == "A paragraph.\n\n" and tail.text == ""
+        assert tail.render_line(0).text.rstrip() == CURSOR
+
+
 async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
     """A token that lengthens the last line draws that line alone, not the line above it that
     re-wrapping could have changed; a newline draws the line the cursor left and the new one."""

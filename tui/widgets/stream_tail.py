@@ -249,8 +249,10 @@ class StreamTail(Widget):
     def _cursor_at(self) -> tuple[int, int]:
         """Where :data:`CURSOR` goes: (screen line, cell) just after the text; the start of the
         next line when the last one is full. (-1, 0) when no cursor is drawn."""
-        if not self.cursor or not self._width or not self._wrapped[-1]:
+        if not self.cursor or not self._width:
             return -1, 0
+        if not self._wrapped[-1]:  # no text (all of it moved to the Markdown widget)
+            return self.line_count, 0
         cells = self._wrapped[-1][-1].cell_length
         if cells >= self._width:
             return self.line_count, 0
