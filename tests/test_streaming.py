@@ -4,12 +4,15 @@ by batching, the reply shows its true state, and a long chat keeps few widgets m
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import random
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widget import Widget
 
 from engine import paths
@@ -121,6 +124,17 @@ async def test_batched_stream_loses_and_doubles_nothing(seed: int) -> None:
                 "MarkdownBlockQuote"} <= kinds, kinds
 
 
+@contextlib.asynccontextmanager
+async def streaming_reply() -> AsyncIterator[tuple[Pilot, ReplyView, StreamTail]]:
+    """A reply that has started streaming (its "…" shown) in a 40x12 app."""
+    app = ReplyApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+        await pilot.pause()
+        yield pilot, reply, reply.query_one(StreamTail)
+
+
 def shown(tail: StreamTail, y: int) -> str:
     """Line ``y`` of the tail's text (without the cursor)."""
     return tail.render_line(y).text.replace(CURSOR, "").strip()
@@ -130,12 +144,7 @@ async def test_every_token_moves_the_cursor_even_a_newline_or_a_space() -> None:
     """A cursor follows the text while it streams, so a token that is only a newline or a space
     changes the screen (a paragraph break is two such tokens); the "…" before the first text has
     none, and the finished reply neither."""
-    app = ReplyApp()
-    async with app.run_test(size=(40, 12)) as pilot:
-        reply = app.query_one(ReplyView)
-        await reply.start_stream()
-        tail = reply.query_one(StreamTail)
-        await pilot.pause()
+    async with streaming_reply() as (pilot, reply, tail):
 
         def lines() -> list[str]:
             return [tail.render_line(y).text.rstrip() for y in range(tail.line_count + 1)]
@@ -161,12 +170,7 @@ async def test_tail_redraws_only_changed_lines() -> None:
     """New text is drawn into the room below the tail without a layout; the line that fills the
     room is drawn too, and then asks for the layout that makes room for RESERVE_LINES more; text
     running past the room is shown by that layout."""
-    app = ReplyApp()
-    async with app.run_test(size=(40, 12)) as pilot:
-        reply = app.query_one(ReplyView)
-        await reply.start_stream()
-        tail = reply.query_one(StreamTail)
-        await pilot.pause()
+    async with streaming_reply() as (pilot, reply, tail):
         tail._layout_required = False
         reply.write("first line of text\nsecond")  # more than the "…" line holds
         assert tail._layout_required
@@ -196,12 +200,7 @@ async def test_tail_redraws_only_changed_lines() -> None:
 async def test_the_cursor_stays_when_all_the_text_moves_to_the_markdown() -> None:
     """When the blocks that move to the Markdown widget are all the text there is (a paragraph
     break or a closing fence just as the tail filled), the empty tail still shows the cursor."""
-    app = ReplyApp()
-    async with app.run_test(size=(40, 12)) as pilot:
-        reply = app.query_one(ReplyView)
-        await reply.start_stream()
-        tail = reply.query_one(StreamTail)
-        await pilot.pause()
+    async with streaming_reply() as (pilot, reply, tail):
         reply.write("A paragraph.\n\n")  # outgrows the "…" line: the paragraph moves
         await pilot.pause(0.2)
         assert reply.markdown.source == "A paragraph.\n\n" and tail.text == ""
@@ -218,12 +217,7 @@ async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyP
         return True
 
     monkeypatch.setattr(stream_tail, "draw_now", record)
-    app = ReplyApp()
-    async with app.run_test(size=(40, 12)) as pilot:
-        reply = app.query_one(ReplyView)
-        await reply.start_stream()
-        tail = reply.query_one(StreamTail)
-        await pilot.pause()
+    async with streaming_reply() as (pilot, reply, tail):
         reply.write("one two three four five six seven eight nine")  # two lines at 37 columns
         await pilot.pause()
         assert tail.line_count == 2 and not tail.full
