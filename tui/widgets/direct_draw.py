@@ -49,8 +49,7 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
     if not rows:
         return True  # scrolled out of view: nothing on screen changed
     ancestors = set(widget.ancestors)
-    rights = [rows.right] * rows.height
-    """Per screen row, where a widget drawn over its right end starts (or the row's end)."""
+    rights = [rows.right] * rows.height  # per row: where a widget drawn over its right end starts
     for other, (other_region, other_clip) in compositor.visible_widgets.items():
         if other is widget:
             break  # the rest are drawn beneath it (visible_widgets is in front-to-back order)
