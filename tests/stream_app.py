@@ -1,12 +1,15 @@
 """A reply streaming in a real terminal, for tests/test_terminal.py: the tail's lines go to the
-terminal through tui.widgets.direct_draw, and the test compares the screen with the one Textual's
-own full repaint draws. ctrl+t shows a notification (drawn over the reply), ctrl+s starts the
-stream, ctrl+l repaints the whole screen. The number of direct draws is written to argv[1]."""
+terminal through tui.widgets.direct_draw (whole lines, or only the cells a token adds), and the
+test compares the screen with the one Textual's own full repaint draws. ctrl+t shows a
+notification (drawn over the reply), ctrl+s starts the stream, ctrl+l repaints the whole screen.
+How many draws of each kind went to the terminal directly is written to argv[1] (JSON)."""
 
+import json
 import sys
 from pathlib import Path
 
 from textual.app import App, ComposeResult
+from textual.strip import Strip
 from textual.widget import Widget
 
 import tui.widgets.stream_tail as stream_tail
@@ -25,7 +28,7 @@ class StreamApp(App[None]):
     def __init__(self, count_file: Path) -> None:
         super().__init__()
         self.count_file = count_file
-        self.drawn = 0
+        self.drawn = {"lines": 0, "cells": 0}
         self.words = list(TOKENS)
 
     def compose(self) -> ComposeResult:
@@ -53,17 +56,22 @@ class StreamApp(App[None]):
         if self.words:
             self.reply.write(self.words.pop(0))
             if not self.words:
-                self.count_file.write_text(str(self.drawn))
+                self.count_file.write_text(json.dumps(self.drawn))
 
 
 if __name__ == "__main__":
     app = StreamApp(Path(sys.argv[1]))
-    draw_now = stream_tail.draw_now
+    draw_now, draw_cells = stream_tail.draw_now, stream_tail.draw_cells
 
-    def counted(widget: Widget, first: int, count: int) -> bool:
+    def counted_lines(widget: Widget, first: int, count: int) -> bool:
         drawn = draw_now(widget, first, count)
-        app.drawn += drawn
+        app.drawn["lines"] += drawn
         return drawn
 
-    stream_tail.draw_now = counted
+    def counted_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
+        drawn = draw_cells(widget, y, x, cells)
+        app.drawn["cells"] += drawn
+        return drawn
+
+    stream_tail.draw_now, stream_tail.draw_cells = counted_lines, counted_cells
     app.run()

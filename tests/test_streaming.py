@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
+from textual.strip import Strip
 from textual.widget import Widget
 
 from engine import paths
@@ -208,28 +209,36 @@ async def test_the_cursor_stays_when_all_the_text_moves_to_the_markdown() -> Non
 
 
 async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A token that lengthens the last line draws that line alone, not the line above it that
-    re-wrapping could have changed; a newline draws the line the cursor left and the new one."""
-    drawn: list[tuple[int, int]] = []
+    """A token that lengthens the last line writes only its own cells and the cursor's; one that
+    re-wrapping could change more with (a newline, a word that wraps, other than printable
+    ASCII) draws the lines from the first that changed, not the line above it as well."""
+    drawn: list[tuple[int, int] | tuple[int, int, str]] = []
 
-    def record(widget: Widget, first: int, count: int) -> bool:
+    def record_lines(widget: Widget, first: int, count: int) -> bool:
         drawn.append((first, count))
         return True
 
-    monkeypatch.setattr(stream_tail, "draw_now", record)
+    def record_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
+        drawn.append((y, x, cells.text))
+        return True
+
+    monkeypatch.setattr(stream_tail, "draw_now", record_lines)
+    monkeypatch.setattr(stream_tail, "draw_cells", record_cells)
     async with streaming_reply() as (pilot, reply, tail):
         reply.write("one two three four five six seven eight nine")  # two lines at 37 columns
         await pilot.pause()
         assert tail.line_count == 2 and not tail.full
         drawn.clear()
         reply.write(" ten")
-        assert drawn == [(1, 1)]
         reply.write("\n")
-        assert drawn[1:] == [(1, 2)]
         reply.write("x")
-        assert drawn[2:] == [(2, 1)]
-        assert [shown(tail, y) for y in range(3)] == ["one two three four five six seven",
-                                                      "eight nine ten", "x"]
+        reply.write("yz")
+        reply.write(" café")
+        reply.write(" " + "w" * 30)  # wraps
+        assert drawn == [(1, 10, " ten" + CURSOR), (1, 2), (2, 1), (2, 1, "yz" + CURSOR), (2, 1),
+                         (2, 2)]
+        assert [shown(tail, y) for y in range(4)] == ["one two three four five six seven",
+                                                      "eight nine ten", "xyz café", "w" * 30]
 
 
 async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint() -> None:
@@ -263,10 +272,13 @@ async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint()
 
 
 @pytest.mark.parametrize("width", [20, 41, 80])
-async def test_tail_wraps_appended_text_as_a_whole_wrap_would(width: int) -> None:
-    """The tail re-wraps only the last two lines of the line being written: after any batching,
-    its lines equal a fresh wrap of the whole text (CJK, words longer than the line, tabs)."""
+async def test_tail_wraps_appended_text_as_a_whole_wrap_would(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tail re-wraps only the last two lines of the line being written, and a token that only
+    lengthens the last line is appended to it without a wrap: after any batching, its lines
+    equal a fresh wrap of the whole text (CJK, words longer than the line, tabs)."""
     words = LONG_REPLY.replace("\n\n", "\n").split(" ") + ["x" * 100, "中文" * 30, "a\tb"]
+    in_place: list[int] = []
+    monkeypatch.setattr(stream_tail, "draw_cells", lambda widget, y, x, cells: in_place.append(x) or True)
 
     class TailApp(App[None]):
         def compose(self) -> ComposeResult:
@@ -277,16 +289,19 @@ async def test_tail_wraps_appended_text_as_a_whole_wrap_would(width: int) -> Non
         text = " ".join(rng.choice(words) for _ in range(300))
         async with TailApp().run_test(size=(width, 30)) as pilot:
             tail = pilot.app.query_one(StreamTail)
-            tail.reset("")
+            tail.reset("", reserve=True)
+            tail.cursor = True
             await pilot.pause()
             position = 0
             while position < len(text):
                 size = rng.choice([1, 2, 3, 7, 20])
-                tail.extend(text[position:position + size])
+                if tail.extend(text[position:position + size]):
+                    tail.grow()
                 position += size
             appended = [[strip.text for strip in lines] for lines in tail._wrapped]
             whole = [[strip.text for strip in tail._wrap(source)] for source in tail._sources]
             assert appended == whole and tail.text == text
+    assert len(in_place) > 300  # (of ~2,000 batches)
 
 
 # -- the reply's state while it streams, on the real model ---------------------------------------

@@ -8,6 +8,8 @@ and cheap; bench/smooth_stream.py). When nothing is drawn over the widget and it
 is known, its new lines can go to the terminal directly: the widget renders them as any frame
 would (``render_lines``: its padding, colours, and the app's line filters such as NO_COLOR's), and
 Textual's own display call writes them inside a synchronized update and puts the cursor back.
+A few cells appended to a line (a streamed token) can go alone (:func:`draw_cells`): the caller
+gives them styled as the line already drawn there.
 
 This reaches into Textual internals (the screen's compositor map, ``Widget._set_dirty``,
 ``App._display`` and ``LayoutUpdate``); they are used here only, and tests/test_terminal.py checks
@@ -17,8 +19,13 @@ pinned below 9 in pyproject.toml).
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from textual._compositor import LayoutUpdate
+from textual.app import App
 from textual.geometry import Region
+from textual.screen import Screen
+from textual.strip import Strip
 from textual.widget import Widget
 
 
@@ -33,35 +40,103 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
         another screen is in progress, the widget is not laid out on screen, or another widget
         is drawn over the start of those lines): the caller then refreshes the widget as usual.
     """
-    app = widget.app
-    screen = widget.screen
-    if app.is_headless or app.is_inline or app._batch_count or app._driver is None \
-            or app.screen is not screen:
+    placed = _placed(widget)
+    if placed is None:
         return False
-    compositor = screen._compositor
-    try:
-        region, clip = compositor.visible_widgets[widget]
-    except KeyError:
-        return False
+    app, screen, region, clip = placed
     # the widget's cached lines are stale, whole (a later frame draws what is hidden now)
     widget._set_dirty(Region(0, first, region.width, count).translate(-widget.content_offset))
     rows = Region(region.x, region.y + first, region.width, count).intersection(clip)
     if not rows:
         return True  # scrolled out of view: nothing on screen changed
+    rights = _uncovered(widget, screen, rows)
+    if rights is None:
+        return False
+    lines = widget.render_lines(rows.translate(-region.offset))
+    app._display(screen, LayoutUpdate(
+        [[line.crop(0, right - rows.x)] for line, right in zip(lines, rights, strict=True)], rows))
+    return True
+
+
+def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
+    """Write ``cells`` (one line of segments, styled as the widget's own rendering would style
+    them: its line filters applied) at cell ``x`` of line ``y`` of ``widget``'s content region,
+    over what is there, now.
+
+    Where line ``y`` is on screen, and which part of it no other widget covers, is worked out once
+    per layout of the screen (a token's cells are written about 15 times a second, mostly on the
+    same line).
+
+    Returns:
+        True when written; False (nothing written) when :func:`draw_now` could not draw the line,
+        or any of those cells is out of view or under another widget: the caller then draws the
+        line another way.
+    """
+    placed = _placed(widget)
+    if placed is None:
+        return False
+    app, screen, region, clip = placed
+    visible = screen._compositor.visible_widgets
+    known = _rows.get(widget)
+    if known is None or known[0] is not visible or known[1] != y:
+        known = _rows[widget] = (visible, y, _open_part(widget, screen, region, clip, y))
+    if known[2] is None:
+        return False
+    left, screen_y, start, end = known[2]
+    if not start <= left + x and left + x + cells.cell_length <= end:
+        return False
+    widget._set_dirty(Region(region.x - left, y, region.width, 1))  # its cached line is stale
+    app._display(screen, LayoutUpdate([[cells]], Region(left + x, screen_y, cells.cell_length, 1)))
+    return True
+
+
+_rows: WeakKeyDictionary[Widget, tuple[dict, int, tuple[int, int, int, int] | None]] = \
+    WeakKeyDictionary()
+"""Per widget, for :func:`draw_cells`: the screen's map of visible widgets (a new dict after each
+layout), the content line, and what :func:`_open_part` found for it then."""
+
+
+def _open_part(widget: Widget, screen: Screen, region: Region, clip: Region,
+               y: int) -> tuple[int, int, int, int] | None:
+    """Where content line ``y`` of ``widget`` is on screen (cells): the x of its first cell, its
+    row, and the columns [start, end) of it in view and under no other widget; None when none is
+    (or a widget is drawn over its start)."""
+    offset = widget.content_offset
+    left, screen_y = region.x + offset.x, region.y + offset.y + y
+    row = Region(region.x, screen_y, region.width, 1).intersection(clip)
+    rights = _uncovered(widget, screen, row) if row else None
+    return None if rights is None else (left, screen_y, row.x, rights[0])
+
+
+def _placed(widget: Widget) -> tuple[App, Screen, Region, Region] | None:
+    """The app, the screen, and the widget's region and clip on it (screen cells), when its lines
+    can be written straight to the terminal now; None when not (see :func:`draw_now`)."""
+    app = widget.app
+    screen = widget.screen
+    if app.is_headless or app.is_inline or app._batch_count or app._driver is None \
+            or app.screen is not screen:
+        return None
+    try:
+        region, clip = screen._compositor.visible_widgets[widget]
+    except KeyError:
+        return None
+    return app, screen, region, clip
+
+
+def _uncovered(widget: Widget, screen: Screen, rows: Region) -> list[int] | None:
+    """Per row of ``rows`` (screen cells), where a widget drawn over its right end starts (a
+    notification at the right; the rows' right edge where nothing is); None when another widget
+    is drawn over the start of a row (a menu, a tooltip)."""
     ancestors = set(widget.ancestors)
-    rights = [rows.right] * rows.height  # per row: where a widget drawn over its right end starts
-    for other, (other_region, other_clip) in compositor.visible_widgets.items():
+    rights = [rows.right] * rows.height
+    for other, (other_region, other_clip) in screen._compositor.visible_widgets.items():
         if other is widget:
             break  # the rest are drawn beneath it (visible_widgets is in front-to-back order)
         over = other_region.intersection(other_clip)
         if other in ancestors or not over.overlaps(rows):
             continue
         if over.x <= rows.x:
-            return False  # a menu or tooltip is over the start of these lines
+            return None
         for y in range(max(over.y, rows.y), min(over.bottom, rows.bottom)):
-            # a notification at the right: write that row left of it (the rows above it whole)
             rights[y - rows.y] = min(rights[y - rows.y], over.x)
-    lines = widget.render_lines(rows.translate(-region.offset))
-    app._display(screen, LayoutUpdate(
-        [[line.crop(0, right - rows.x)] for line, right in zip(lines, rights, strict=True)], rows))
-    return True
+    return rights

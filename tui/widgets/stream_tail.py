@@ -5,9 +5,10 @@ blank line outside a code fence, or up to a closing fence) goes to the reply's M
 which parses and lays it out once per block. The rest, the block still being written, is a
 :class:`StreamTail`: plain text, wrapped once per line of source, with only the last two screen
 lines of the line being written re-wrapped when tokens arrive, and the screen lines that changed
-written straight to the terminal (tui.widgets.direct_draw), not through a Textual frame. A layout
-runs only when the text reaches the last line of the room the tail keeps below it (every
-:data:`RESERVE_LINES` lines), after that line is drawn. A :data:`CURSOR` after the text shows
+written straight to the terminal (tui.widgets.direct_draw), not through a Textual frame; a token
+that only lengthens the last line (most do) is not wrapped at all, and only its own cells are
+written. A layout runs only when the text reaches the last line of the room the tail keeps below
+it (every :data:`RESERVE_LINES` lines), after that line is drawn. A :data:`CURSOR` after the text shows
 where the next token goes, so a token that is only a newline or a space shows too. When the reply
 ends, the whole text is rendered as Markdown once (tui.widgets.conversation.ReplyView.finish), so
 the final view is exactly the Markdown of the generated text.
@@ -19,12 +20,15 @@ from __future__ import annotations
 
 import re
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from textual.content import Content
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.direct_draw import draw_now
+from tui.widgets.direct_draw import draw_cells, draw_now
 from tui.widgets.layout_size import set_by_layout
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -117,6 +121,9 @@ class StreamTail(Widget):
         """Cells the text wraps to (the widget's content width)."""
         self._height = 0
         """Screen lines the widget takes: the text's, and the room reserved below it."""
+        self._drawn_style: Style | None = None
+        """The text's style as the widget's rendering draws it (its line filters applied), for
+        :meth:`_append_in_place`; None until it is read from a rendered line."""
 
     def reset(self, text: str = "", reserve: bool = False) -> None:
         """Show ``text`` instead of what is shown, with :data:`RESERVE_LINES` of room below it
@@ -160,6 +167,8 @@ class StreamTail(Widget):
         """
         if not fragment:
             return False
+        if self._append_in_place(fragment):
+            return False
         self.text += fragment
         index, kept = len(self._wrapped) - 1, self._kept
         row = self.line_count - len(self._wrapped[index]) + kept
@@ -186,6 +195,49 @@ class StreamTail(Widget):
                                           or not draw_now(self, row, end - row)):
             self.refresh(Region(0, row, self.outer_size.width, end - row))  # drawn by the next frame
         return self.full
+
+    def _append_in_place(self, fragment: str) -> bool:
+        """Draw ``fragment`` by writing only its cells and the cursor after the last character
+        on screen, when that is what re-wrapping and redrawing the line would change: printable
+        ASCII (one cell a character) that fits, with the cursor, on the last line, whose text
+        ends the source (greedy wrapping then keeps every line and lengthens the last). Most
+        tokens are; the rest (a newline, a word that wraps, other characters) are drawn whole.
+
+        Returns:
+            True when drawn and the text updated; False when nothing was done.
+        """
+        lines = self._wrapped[-1]
+        if not (self.cursor and lines and fragment.isascii() and fragment.isprintable()):
+            return False
+        last = lines[-1]
+        cells = last.cell_length
+        row = self.line_count - 1
+        if not last.text or cells + len(fragment) + cell_len(CURSOR) > self._width \
+                or row >= self._height or not self._sources[-1].endswith(last.text):
+            return False
+        if self._drawn_style is None:
+            self._drawn_style = self._style_on_screen(row)
+        drawn = Strip([Segment(fragment + CURSOR, self._drawn_style)])
+        if self._drawn_style is None or not draw_cells(self, row, cells, drawn):
+            return False
+        self.text += fragment
+        self._sources[-1] += fragment
+        lines[-1] = Strip([*last, Segment(fragment, list(last)[-1].style)]).simplify()
+        return True
+
+    def _style_on_screen(self, row: int) -> Style | None:
+        """The style of the first cell of line ``row`` as the widget's rendering draws it
+        (padding, colours and the app's line filters, such as NO_COLOR's); None when unknown."""
+        offset, width = self.content_offset, self.outer_size.width
+        self._set_dirty(Region(-offset.x, row, width, 1))  # rendered from the text as it is now
+        (line,) = self.render_lines(Region(0, offset.y + row, width, 1))
+        for segment in line.crop(offset.x, offset.x + 1):
+            return segment.style
+        return None
+
+    def notify_style_update(self) -> None:
+        self._drawn_style = None
+        super().notify_style_update()
 
     @property
     def full(self) -> bool:
