@@ -83,7 +83,7 @@ def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
     if known[2] is None:
         return False
     left, screen_y, start, end = known[2]
-    if not start <= left + x and left + x + cells.cell_length <= end:
+    if not start <= left + x <= left + x + cells.cell_length <= end:
         return False
     widget._set_dirty(Region(region.x - left, y, region.width, 1))  # its cached line is stale
     app._display(screen, LayoutUpdate([[cells]], Region(left + x, screen_y, cells.cell_length, 1)))
