@@ -2,7 +2,9 @@
 terminal through tui.widgets.direct_draw (whole lines, or only the cells a token adds), and the
 test compares the screen with the one Textual's own full repaint draws. ctrl+t shows a
 notification (drawn over the reply), ctrl+s starts the stream, ctrl+l repaints the whole screen.
-How many draws of each kind went to the terminal directly is written to argv[1] (JSON)."""
+How many draws of each kind went to the terminal directly is written to argv[1] (JSON), and, as
+the test's own check of where cells land, how many token cells were aimed at screen cells a
+notification covers and how many of those were written anyway (over it)."""
 
 import json
 import sys
@@ -10,7 +12,9 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.strip import Strip
+from textual.geometry import Region
 from textual.widget import Widget
+from textual.widgets._toast import Toast
 
 import tui.widgets.stream_tail as stream_tail
 from tui.widgets.conversation import Conversation, ReplyView
@@ -28,7 +32,7 @@ class StreamApp(App[None]):
     def __init__(self, count_file: Path) -> None:
         super().__init__()
         self.count_file = count_file
-        self.drawn = {"lines": 0, "cells": 0}
+        self.drawn = {"lines": 0, "cells": 0, "aimed_under_toast": 0, "over_toast": 0}
         self.words = list(TOKENS)
 
     def compose(self) -> ComposeResult:
@@ -68,9 +72,24 @@ if __name__ == "__main__":
         app.drawn["lines"] += drawn
         return drawn
 
+    def under_toast(widget: Widget, y: int, x: int, cells: Strip) -> bool:
+        """Whether the screen cells of content line y, cells x.., of the widget are under a
+        notification (worked out here from the compositor's map, apart from direct_draw's)."""
+        visible = app.screen._compositor.visible_widgets
+        if widget not in visible:
+            return False
+        region, _ = visible[widget]
+        offset = widget.content_offset
+        aimed = Region(region.x + offset.x + x, region.y + offset.y + y, cells.cell_length, 1)
+        return any(isinstance(other, Toast) and aimed.overlaps(other_region.intersection(clip))
+                   for other, (other_region, clip) in visible.items())
+
     def counted_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
+        under = under_toast(widget, y, x, cells)
         drawn = draw_cells(widget, y, x, cells)
         app.drawn["cells"] += drawn
+        app.drawn["aimed_under_toast"] += under
+        app.drawn["over_toast"] += drawn and under
         return drawn
 
     stream_tail.draw_now, stream_tail.draw_cells = counted_lines, counted_cells

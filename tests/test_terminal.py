@@ -158,6 +158,9 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     assert drawn["lines"] + drawn["cells"] > 300
     assert drawn["cells"] > (150 if toast else 300), drawn
     assert ("A-NOTICE" in streamed) == toast
+    if toast:  # tokens ran on under the notification, and none of their cells was written over it
+        assert drawn["aimed_under_toast"] > 0, drawn
+        assert drawn["over_toast"] == 0, drawn
     term.key("C-l")
     time.sleep(0.5)
     assert term.tmux("capture-pane", "-p", "-e") == streamed
