@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from textual.app import App, ComposeResult
-from textual.strip import Strip
 from textual.geometry import Region
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets._toast import Toast
 
