@@ -16,10 +16,11 @@ Two token rates:
 
 Figures, each beside its raw numbers: updates of the reply per second while streaming, the longest
 gap between updates (and, apart, the time from the logged first token to the first update, which
-also holds the work before generation that the logged TTFT leaves out), the UI thread's CPU per update and share of a core (Textual's event loop is
-the process's main thread: /proc/PID/task/PID/stat), reply tokens/s in the TUI / the raw
-llama-cpp-python token loop at the same settings (the Pi-class raw loop runs under the same
-quota), bytes to the terminal per second.
+also holds the work before generation that the logged TTFT leaves out), the UI thread's CPU per
+update and share of a core (Textual's event loop is the process's main thread; ThreadCpuSampler),
+reply tokens/s in the TUI / the raw llama-cpp-python token loop at the same settings (the
+Pi-class raw loop runs under the same quota, and beside the same CPU sampler), bytes to the
+terminal per second.
 
 Then, in the same run, the cheap-to-watch figures the issue keeps (bench.cheap_to_watch): idle CPU
 after a reply, TTFT turn 10 / turn 1 and after a restart / warm, RSS beyond the model's own.
@@ -54,6 +55,8 @@ CONVERSATION_ROWS = 19
 """The top 19 rows of an 80x24 chat screen hold the conversation (below: the prompt, the status bar
 and the footer)."""
 MERGE_S = 0.005
+SAMPLE_S = 0.1
+"""Seconds between two readings of a thread's CPU time (ThreadCpuSampler)."""
 CGROUP = Path("/sys/fs/cgroup/cpu")
 
 
@@ -122,6 +125,54 @@ def raw_messages(history_turns: int) -> list[dict]:
     return [MESSAGES[0], *history, MESSAGES[-1]]
 
 
+class ThreadCpuSampler:
+    """The CPU time the main thread of process ``pid`` has run, read every :data:`SAMPLE_S`
+    seconds on a thread of this process (from /proc/PID/task/PID/schedstat, nanoseconds), to be
+    read at any moment in between by linear interpolation (:meth:`at`).
+
+    The sampling itself takes CPU: at full speed llama.cpp's threads use every core, so whatever
+    else runs takes from generation. Sampled every 20 ms, two /proc files a time, it took 1.5 % of
+    a core here, in the TUI's runs only; now it reads one file every 100 ms (about 0.2 %), and the
+    raw loop's runs have the same sampler beside them, so both sides of the tokens/s ratio bear it.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.path = f"/proc/{pid}/task/{pid}/schedstat"
+        self.samples: list[tuple[float, float]] = []
+        """(time.monotonic(), CPU seconds the thread has run)."""
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            try:
+                with open(self.path) as handle:
+                    ran_ns = int(handle.read().split()[0])
+            except (OSError, ValueError):
+                return  # the process has ended
+            self.samples.append((time.monotonic(), ran_ns / 1e9))
+            self._done.wait(SAMPLE_S)
+
+    def __enter__(self) -> ThreadCpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def at(self, when: float) -> float:
+        """CPU seconds the thread had run at ``when`` (time.monotonic()).
+
+        Raises:
+            ValueError: ``when`` is outside the sampled time.
+        """
+        for (t0, a), (t1, b) in zip(self.samples, self.samples[1:], strict=False):
+            if t0 <= when <= t1:
+                return a + (b - a) * (when - t0) / (t1 - t0)
+        raise ValueError("outside the sampled time")
+
+
 def raw_tokens_per_s(model: Path, threads: int, quota: CpuQuota | None,
                      history_turns: int = 0) -> tuple[float, float]:
     """Token generation of the bare llama-cpp-python token loop on the chat prompt (with the same
@@ -159,7 +210,8 @@ print((n - 1) / (last - first), longest)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     if quota is not None:
         quota.add(proc.pid)
-    out, _ = proc.communicate()
+    with ThreadCpuSampler(proc.pid):  # the same measuring load the TUI's runs bear
+        out, _ = proc.communicate()
     tokens_per_s, longest_gap_s = out.strip().splitlines()[-1].split()
     return float(tokens_per_s), 1000 * float(longest_gap_s)
 
@@ -207,14 +259,8 @@ def hearth_stream(model: Path, threads: int, quota: CpuQuota | None, history_tur
         tui = PtyProcess(argv, env, rows=ROWS, cols=COLS)
         if quota is not None:
             quota.add(tui.proc.pid)
-        samples: list[tuple[float, float, float]] = []
-        done = threading.Event()
-
-        def sample() -> None:  # (time, UI thread CPU s, process CPU s) every 20 ms
-            while not done.is_set():
-                samples.append((time.monotonic(), tui.ui_thread_cpu_seconds(), tui.cpu_seconds()))
-                time.sleep(0.02)
-
+        # (Textual's event loop is the process's main thread)
+        sampler = ThreadCpuSampler(tui.proc.pid)
         try:
             wait_ready(tui, env, timeout=120)
             log = hearth_log(env)
@@ -225,17 +271,14 @@ def hearth_stream(model: Path, threads: int, quota: CpuQuota | None, history_tur
                 tui.write(b"\r")
                 tui.wait_for(f"turn {history_turns} say".encode(), timeout=60)
                 time.sleep(1.0)
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            sent = time.monotonic()
-            tui.write(PROMPT.encode() + b"\r")
-            deadline = time.monotonic() + 600
-            while not (match := REPLY_LOG.search(log.read_text())):
-                assert time.monotonic() < deadline, "reply did not finish"
-                time.sleep(0.02)
-            time.sleep(1.0)
-            done.set()
-            sampler.join()
+            with sampler:
+                sent = time.monotonic()
+                tui.write(PROMPT.encode() + b"\r")
+                deadline = time.monotonic() + 600
+                while not (match := REPLY_LOG.search(log.read_text())):
+                    assert time.monotonic() < deadline, "reply did not finish"
+                    time.sleep(0.02)
+                time.sleep(1.0)
             with tui._lock:
                 writes = list(tui.writes)
         finally:
@@ -251,14 +294,8 @@ def hearth_stream(model: Path, threads: int, quota: CpuQuota | None, history_tur
     gaps = [b - a for a, b in zip(times, [*times[1:], end], strict=True)]
     worst = sorted(range(len(gaps)), key=gaps.__getitem__)[-3:][::-1]
 
-    def at(when: float, column: int) -> float:  # a sampled CPU figure interpolated at ``when``
-        for (t0, *a), (t1, *b) in zip(samples, samples[1:], strict=False):
-            if t0 <= when <= t1:
-                return a[column] + (b[column] - a[column]) * (when - t0) / (t1 - t0)
-        raise ValueError("outside the sampled time")
-
     window = end - start
-    ui_cpu = at(end, 0) - at(start, 0)
+    ui_cpu = sampler.at(end) - sampler.at(start)
     streamed = sum(len(chunk) for when, chunk in writes if start <= when <= end)
     return {"tokens": tokens, "tokens_per_s": tps, "window_s": window, "updates": len(times),
             "updates_per_s": len(times) / window, "longest_gap_ms": 1000 * max(gaps),
