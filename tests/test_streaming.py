@@ -331,6 +331,48 @@ async def test_streaming_reply_shows_no_status_and_live_figures(gguf_path: Path)
         assert reply.markdown.source == reply.text
 
 
+@pytest.mark.model
+async def test_loading_every_reply_and_the_kv_state_run_on_one_engine_thread(
+        gguf_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama.cpp (OpenMP) keeps a team of threads per calling thread; replies from several
+    threads made the second reply on run 20-35 % slower (tui.engine_thread). The model's load,
+    each reply (in two chats) and the KV state saved when a chat is left all run on the one
+    thread named hearth-engine."""
+    import threading
+
+    from engine.chat.llama import LlamaBackend
+
+    ran_on: list[tuple[str, int, str]] = []
+
+    def recorded(name: str):
+        method = getattr(LlamaBackend, name)
+
+        def wrapper(self, *args, **kwargs):
+            thread = threading.current_thread()
+            ran_on.append((name, thread.ident, thread.name))
+            return method(self, *args, **kwargs)
+        monkeypatch.setattr(LlamaBackend, name, wrapper)
+
+    for name in ("load", "stream", "save_state"):
+        recorded(name)
+    app = make_app(gguf_path, make_settings(chat={"max_tokens": 8}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.app.session.backend.loaded)
+        for n, prompt in enumerate(["Say hello.", "Say goodbye.", "Name a colour."]):
+            if n == 2:
+                await pilot.press("ctrl+n")  # a new chat: the one left has its KV state saved
+                await wait_until(pilot, lambda: any(name == "save_state" for name, _, _ in ran_on))
+            await ask(pilot, prompt)
+            await wait_until(pilot, lambda n=n: sum(name == "stream" for name, _, _ in ran_on) == n + 1
+                             and not screen.streaming)
+        ran_before_exit = list(ran_on)  # (at exit the state is saved on the UI thread: no compute)
+    names = [name for name, _, _ in ran_before_exit]
+    assert names.count("stream") == 3 and "load" in names and "save_state" in names, names
+    threads = {(ident, thread) for _, ident, thread in ran_before_exit}
+    assert len(threads) == 1 and threads.pop()[1].startswith("hearth-engine"), ran_before_exit
+
+
 # -- a long chat keeps few widgets ------------------------------------------------------------
 
 

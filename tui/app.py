@@ -28,6 +28,7 @@ from engine.errors import HearthError
 from engine.models.budget import MemoryBudget, memory_budget
 from engine.sanitize import inert
 from themes import BUILTIN_THEMES
+from tui.engine_thread import EngineThread
 from tui.screens.chat import ChatScreen
 from voice.errors import VoiceError
 from voice.speak import SentenceSplitter, Speaker
@@ -71,6 +72,8 @@ class HearthApp(App[int]):
         self.session = ChatSession(backend, store, settings.chat.system_prompt, kv_states=kv_state_store(settings),
                                    preset=settings.preset)
         """The conversation, and the only owner of the backend (``session.backend``)."""
+        self.engine_thread = EngineThread()
+        """Where the backend loads, replies and saves state (tui.engine_thread says why)."""
         self._voice: Voice | None = None
         self._speaker: Speaker | None = None
         self.budget_override: MemoryBudget | None = None
@@ -185,4 +188,5 @@ class HearthApp(App[int]):
             except Exception as error:  # noqa: BLE001 - never lose the exit over a cache file
                 self.log_exception(error)
             backend.close()
+        self.engine_thread.close()
         self.store.close()

@@ -103,12 +103,15 @@ class ChatScreen(Screen[None]):
 
     # -- model loading ------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load_model(self, backend: ChatBackend, retired: RetiredBackend | None = None) -> None:
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def load_model(self, backend: ChatBackend, retired: RetiredBackend | None = None) -> None:
         """Load ``backend``; first retire the one it replaces (save its KV state, free its
-        model): both wait on the disk (an SD card on a Pi), so not on the UI thread, and the
-        old model is gone before the new one's memory is checked and loaded. A failure to
-        retire costs only speed: it is logged."""
+        model): both wait on the disk (an SD card on a Pi), so on the engine thread, not the UI
+        thread, and the old model is gone before the new one's memory is checked and loaded. A
+        failure to retire costs only speed: it is logged."""
+        await self.app.engine_thread.run(self._load_model, backend, retired)
+
+    def _load_model(self, backend: ChatBackend, retired: RetiredBackend | None) -> None:
         if retired is not None:
             try:
                 retired.close()
@@ -195,9 +198,13 @@ class ChatScreen(Screen[None]):
             self.query_one(StatusBar).set_state("loading… (your message waits)")
         self.generate(prompt, self._cancel)
 
-    @work(thread=True, exclusive=True, group="reply", exit_on_error=False)
-    def generate(self, prompt: str, cancel: threading.Event) -> None:
-        """Run the session in this thread; post text in batches, paced by :class:`FramePacer`."""
+    @work(exclusive=True, group="reply", exit_on_error=False)
+    async def generate(self, prompt: str, cancel: threading.Event) -> None:
+        """Run the session on the engine thread; post text in batches, paced by
+        :class:`FramePacer`."""
+        await self.app.engine_thread.run(self._generate, prompt, cancel)
+
+    def _generate(self, prompt: str, cancel: threading.Event) -> None:
         settings = self.app.settings
         params = GenerationParams(
             temperature=settings.chat.temperature, top_p=settings.chat.top_p,
@@ -350,11 +357,14 @@ class ChatScreen(Screen[None]):
         await self.query_one(Conversation).show([(m.role, m.content, m.status) for m in stored], at=at)
         self.query_one(PromptInput).focus()
 
-    @work(thread=True, group="state", exit_on_error=False)
-    def swap_kv_state(self, left: tuple | None) -> None:
+    @work(group="state", exit_on_error=False)
+    async def swap_kv_state(self, left: tuple | None) -> None:
         """Save the KV cache of the chat just left and restore the one just opened (if saved
         earlier, even before a restart), so its next reply does not process the history again.
         A failure here costs only speed: it is logged, never shown as an error."""
+        await self.app.engine_thread.run(self._swap_kv_state, left)
+
+    def _swap_kv_state(self, left: tuple | None) -> None:
         backend = self.app.session.backend
         if backend is None:
             return
