@@ -78,12 +78,13 @@ class PtyProcess:
                 self.bytes_out += len(chunk)
                 self._tail = (self._tail + chunk)[-200_000:]
 
-    def wait_for(self, needle: bytes, timeout: float = 60.0) -> float:
-        """Seconds since start when ``needle`` first appeared in the output."""
+    def wait_for(self, needle: bytes, timeout: float = 60.0, since: int = 0) -> float:
+        """Seconds since start when ``needle`` first appeared in the output (in what was written
+        after the first ``since`` bytes, when given: a :attr:`bytes_out` read before)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if needle in self._tail:
+                if needle in self._tail[max(0, len(self._tail) - (self.bytes_out - since)):]:
                     return time.monotonic() - self.started
             time.sleep(0.005)
         raise TimeoutError(f"{needle!r} did not appear")
