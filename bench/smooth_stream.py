@@ -22,10 +22,16 @@ reply tokens/s in the TUI / the raw llama-cpp-python token loop at the same sett
 Pi-class raw loop runs under the same quota, and beside the same CPU sampler), bytes to the
 terminal per second.
 
+Each side is one process loaded once: hearth's TUI answers the same prompt several times (in a
+new chat, or in its own copy of the long chat each time), alternating with the raw loop, and the
+ratio is the median of the pairs' ratios (this VM's speed moves 10-20 % within a minute; a pair
+close in time shares it). That is also how hearth is used: one process, many replies.
+
 Then, in the same run, the cheap-to-watch figures the issue keeps (bench.cheap_to_watch): idle CPU
 after a reply, TTFT turn 10 / turn 1 and after a restart / warm, RSS beyond the model's own.
 
-Run (as root for the Pi-class quota): .venv/bin/python -m bench.smooth_stream [--repeats 2]
+Run (as root for the Pi-class quota): .venv/bin/python -m bench.smooth_stream
+[--repeats 8] [--pi-repeats 3]
 """
 
 from __future__ import annotations
