@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.widgets._toast import Toast
 
 from engine import paths
 from engine.chat.history import HistoryStore
@@ -198,13 +199,29 @@ async def test_context_overflow_is_announced(gguf_path: Path) -> None:
     settings = make_settings(chat={"max_tokens": 40})
     app = make_app(gguf_path, settings)
     app.session.backend._n_ctx = 256  # a small window, before the model loads
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         screen = chat(app)
+        told_while_streaming: list[bool] = []
+        notify = app.notify
+
+        def recorded(message, *args, **kwargs):
+            if kwargs.get("title") == "Context full":
+                told_while_streaming.append(screen.streaming)
+            return notify(message, *args, **kwargs)
+        app.notify = recorded  # (Screen.notify calls App.notify)
+
         for _ in range(3):
             await ask(pilot, "Describe the weather in detail. " * 12)
             await wait_until(pilot, lambda: not screen.streaming)
-        assert any(n.title == "Context full" for n in app._notifications)
+        # told once, when the reply ended, not as it started (its layout held the first tokens back)
+        assert told_while_streaming == [False]
+        assert sum(n.title == "Context full" for n in app._notifications) == 1
         assert len(screen.query(ReplyView)) == 3
+        # notifications sit at the top right, over older text, not over the line being written
+        app.notify("where am I", timeout=60)
+        await wait_until(pilot, lambda: app.screen.query(Toast))
+        toast = app.screen.query(Toast).last()
+        assert toast.region.y < 4 and toast.region.right > SIZE[0] - 4, toast.region
 
 
 async def test_scrolling_up_stops_following_and_the_bottom_resumes(gguf_path: Path) -> None:

@@ -70,6 +70,8 @@ class ChatScreen(Screen[None]):
         ui = self.app.settings.ui
         self._pacer = FramePacer(ui.max_fps, ui.cpu_budget)
         self._storage_told: set[str] = set()
+        self._trimmed = 0
+        """Messages the context window has dropped, to tell when the reply ends (0: nothing)."""
         self._status = StatusBar(id="status")
         self._ui_loop: tuple[asyncio.AbstractEventLoop, contextvars.Context]
         """The UI thread's event loop and the screen's context (set when it is mounted)."""
@@ -271,11 +273,19 @@ class ChatScreen(Screen[None]):
             self._pacer.frame_done()
 
     def on_context_trimmed(self, message: events.ContextTrimmed) -> None:
-        self.notify(
-            f"The conversation outgrew the context window: from now on the model no longer sees the "
-            f"oldest turns ({message.dropped_messages} messages so far); they stay in the history.",
-            title="Context full",
-        )
+        """Told when the reply ends (:meth:`on_reply_finished`): a notification mounted as the
+        reply starts costs a layout just as its first tokens arrive, and at a Pi-class share of
+        a core that held the first update back 200-250 ms (bench/smooth_stream.py, turn 51)."""
+        self._trimmed = message.dropped_messages
+
+    def _notify_trimmed(self) -> None:
+        if self._trimmed:
+            self.notify(
+                f"The conversation outgrew the context window: from now on the model no longer sees "
+                f"the oldest turns ({self._trimmed} messages so far); they stay in the history.",
+                title="Context full",
+            )
+            self._trimmed = 0
 
     async def on_reply_finished(self, message: events.ReplyFinished) -> None:
         reply = self._reply
@@ -299,6 +309,7 @@ class ChatScreen(Screen[None]):
             self.query_one(StatusBar).set_reply_stats(message.stats)
         backend = self.app.session.backend
         self.query_one(StatusBar).set_state("ready" if backend is not None and backend.loaded else "model failed")
+        self._notify_trimmed()
         if message.error is not None:
             self.app.notify_error(message.error)
         if message.storage_error is not None:
