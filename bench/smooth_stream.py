@@ -412,8 +412,10 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
     rows = [
         ("reply updates per second while streaming", f"{tui['updates']:.0f} / {tui['window_s']:.1f} s",
          f"{tui['updates_per_s']:.1f}", ">= 10"),
-        ("longest gap between updates (ms)", f"median gap {tui['median_gap_ms']:.0f} ms",
+        ("longest gap between updates (ms), median reply", f"median gap {tui['median_gap_ms']:.0f} ms",
          f"{tui['longest_gap_ms']:.0f}", "<= 200"),
+        ("  the worst reply's longest gap (ms)", f"of {repeats} replies",
+         f"{max(t['longest_gap_ms'] for t in tuis):.0f}", "<= 200"),
         ("  raw loop: longest time between tokens (ms)", "no screen can update faster",
          f"{raw_longest:.0f}", "report"),
         ("  logged first token -> first update (ms)", "includes the work before generation",
