@@ -98,14 +98,6 @@ class PtyProcess:
             fields = handle.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def ui_thread_cpu_seconds(self) -> float:
-        """User + system CPU seconds of the child's main thread (Textual's event loop runs there;
-        llama.cpp and the reply worker run on other threads), from /proc/PID/task/PID/stat."""
-        pid = self.proc.pid
-        with open(f"/proc/{pid}/task/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def rss_bytes(self) -> int:
         with open(f"/proc/{self.proc.pid}/status") as handle:
             for line in handle:

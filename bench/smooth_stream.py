@@ -258,6 +258,7 @@ def updates_seen(stream: pyte.ByteStream, writes: list[tuple[float, bytes]], sta
     changed, writes under MERGE_S apart merged into one update, feeding ``writes`` to ``stream``
     (a terminal emulator fed everything the TUI wrote before them)."""
     screen = stream.listener
+    assert isinstance(screen, pyte.Screen)
     before = None
     times: list[float] = []
     for when, chunk in writes:
@@ -292,7 +293,7 @@ class HearthTui:
     def __init__(self, model: Path, threads: int, quota: CpuQuota | None, history_turns: int,
                  replies: int) -> None:
         self._tmp = tempfile.TemporaryDirectory()
-        self.env = env = hearth_env(self._tmp.name)
+        env = hearth_env(self._tmp.name)
         self.history_turns = history_turns
         if history_turns:
             write_history(env["XDG_DATA_HOME"], history_turns, replies)
@@ -306,7 +307,11 @@ class HearthTui:
         self._stream = pyte.ByteStream(pyte.Screen(COLS, ROWS))
         self._fed = 0
         """Writes of the TUI already fed to the emulated terminal."""
-        wait_ready(self.tui, env, timeout=120)
+        try:
+            wait_ready(self.tui, env, timeout=120)
+        except BaseException:
+            self.close()  # (the caller never gets an object to close)
+            raise
         self.log = hearth_log(env)
         time.sleep(1.0)  # let the UI settle after loading
 
@@ -378,18 +383,18 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
     over minutes), and the table of their medians. While the raw loop generates, the idle TUI
     is moved out of the quota group and off its CPU (CpuQuota.park)."""
     quota = CpuQuota(cores, one_cpu) if cores else None
-    raw_loop = tui = None
+    raw_loop = hearth = None
     try:
         raw_loop = RawLoop(model, threads, quota, history_turns)
-        tui = HearthTui(model, threads, quota, history_turns, repeats)
+        hearth = HearthTui(model, threads, quota, history_turns, repeats)
         raws, tuis = [], []
         for repeat in range(repeats):  # alternate, so drift in the machine's speed hits both
             if quota is not None:
-                quota.park(tui.tui.proc.pid)
+                quota.park(hearth.tui.proc.pid)
             raws.append(raw_loop.reply())
             if quota is not None:
-                quota.add(tui.tui.proc.pid)
-            tuis.append(tui.reply())
+                quota.add(hearth.tui.proc.pid)
+            tuis.append(hearth.reply())
             t = tuis[-1]
             print(f"  run {repeat + 1}: raw {raws[-1][0]:.1f} tokens/s (longest time between tokens "
                   f"{raws[-1][1]:.0f} ms); TUI {t['tokens_per_s']:.1f} tokens/s "
@@ -399,8 +404,8 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
                   f"after the logged first token), UI thread {t['ui_cpu_s']:.2f} CPU s; "
                   f"longest gaps {t['worst_gaps']} into the stream", flush=True)
     finally:
-        if tui is not None:
-            tui.close()
+        if hearth is not None:
+            hearth.close()
         if raw_loop is not None:
             raw_loop.close()
         if quota is not None:
