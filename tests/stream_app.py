@@ -1,8 +1,11 @@
 """A reply streaming in a real terminal, for tests/test_terminal.py: the tail's lines go to the
 terminal through tui.widgets.direct_draw (whole lines, or only the cells a token adds), and the
-test compares the screen with the one Textual's own full repaint draws. ctrl+t shows a
+test compares the screen with the one Textual's own full repaint draws. A status bar under the
+conversation shows figures that change with each word (longer and shorter), written through its
+changed cells. ctrl+t shows a
 notification (drawn over the reply), ctrl+s starts the stream, ctrl+l repaints the whole screen.
-How many draws of each kind went to the terminal directly is written to argv[1] (JSON), and, as
+How many draws of each kind went to the terminal directly is written to argv[1] (JSON; "status":
+the status bar's), and, as
 the test's own check of where cells land, how many token cells were aimed at screen cells a
 notification covers and how many of those were written anyway (over it)."""
 
@@ -16,8 +19,11 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets._toast import Toast
 
+import tui.widgets.status_bar as status_bar
 import tui.widgets.stream_tail as stream_tail
+from engine.chat.backend import ModelInfo
 from tui.widgets.conversation import Conversation, ReplyView
+from tui.widgets.status_bar import StatusBar
 
 TOKENS = [token for n in range(1, 400) for token in
           [f"word{n}" + (",\nand" if n % 37 == 0 else "") + ("." if n % 53 == 0 else " ")]
@@ -32,11 +38,12 @@ class StreamApp(App[None]):
     def __init__(self, count_file: Path) -> None:
         super().__init__()
         self.count_file = count_file
-        self.drawn = {"lines": 0, "cells": 0, "aimed_under_toast": 0, "over_toast": 0}
+        self.drawn = {"lines": 0, "cells": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0}
         self.words = list(TOKENS)
 
     def compose(self) -> ComposeResult:
         yield Conversation()
+        yield StatusBar()
 
     async def on_mount(self) -> None:
         self.reply = ReplyView("", "streaming")
@@ -44,6 +51,8 @@ class StreamApp(App[None]):
         await conversation.add(self.reply)
         conversation.anchor()  # follow the end, as the chat screen's conversation does
         await self.reply.start_stream()
+        self.query_one(StatusBar).set_model(ModelInfo(name="a-model", quantization="Q4_1", n_ctx=2048),
+                                            "ready")
 
     def action_toast(self) -> None:
         self.notify("A-NOTICE over the reply", timeout=600)
@@ -59,6 +68,13 @@ class StreamApp(App[None]):
     async def next_word(self) -> None:
         if self.words:
             self.reply.write(self.words.pop(0))
+            # the figures get longer and shorter; the last three: 1234 tok/s, 7 tok/s (shorter:
+            # blanks), 9 tok/s (as long: from the changed digit of ctx to that of tok/s)
+            bar = self.query_one(StatusBar)
+            bar.ctx_used = len(TOKENS) - len(self.words)
+            bar.tokens_per_s = {0: 9.0, 1: 7.0, 2: 1234.0}.get(
+                len(self.words), [5.0, 1234.0, 50.0, 7.0][len(self.words) % 4])
+            bar.refresh_text(at_once=True)
             if not self.words:
                 self.count_file.write_text(json.dumps(self.drawn))
 
@@ -92,5 +108,11 @@ if __name__ == "__main__":
         app.drawn["over_toast"] += drawn and under
         return drawn
 
+    def counted_status(widget: Widget, y: int, x: int, cells: Strip) -> bool:
+        drawn = draw_cells(widget, y, x, cells)
+        app.drawn["status"] += drawn
+        return drawn
+
     stream_tail.draw_now, stream_tail.draw_cells = counted_lines, counted_cells
+    status_bar.draw_cells = counted_status
     app.run()

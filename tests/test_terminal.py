@@ -137,7 +137,8 @@ def test_missing_microphone_in_a_real_terminal_is_one_notification(term: Tmux, g
 def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, toast: bool) -> None:
     """The streaming tail writes its changed lines straight to the terminal (no Textual frame):
     the screen then is exactly what Textual's own full repaint draws, colours included, and a
-    notification over the reply stays whole while text streams beneath it."""
+    notification over the reply stays whole while text streams beneath it. The status bar's live
+    figures, written as the cells that changed, end as its full repaint too."""
     count = tmp_path / "drawn"
     term.start([sys.executable, "-m", "tests.stream_app", str(count)])
     term.wait_for("…")
@@ -157,6 +158,7 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     drawn = json.loads(count.read_text())
     assert drawn["lines"] + drawn["cells"] > 300
     assert drawn["cells"] > (150 if toast else 300), drawn
+    assert drawn["status"] > 300, drawn  # the status bar: only its changed cells, nearly every word
     assert ("A-NOTICE" in streamed) == toast
     if toast:  # tokens ran on under the notification, and none of their cells was written over it
         assert drawn["aimed_under_toast"] > 0, drawn

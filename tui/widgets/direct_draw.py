@@ -19,8 +19,10 @@ pinned below 9 in pyproject.toml).
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
+from typing import NamedTuple
 
+from rich.style import Style
+from textual._ansi_sequences import SYNC_END, SYNC_START
 from textual._compositor import LayoutUpdate
 from textual.app import App
 from textual.geometry import Region
@@ -53,8 +55,9 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
     if rights is None:
         return False
     lines = widget.render_lines(rows.translate(-region.offset))
-    app._display(screen, LayoutUpdate(
-        [[line.crop(0, right - rows.x)] for line, right in zip(lines, rights, strict=True)], rows))
+    update = LayoutUpdate(
+        [[line.crop(0, right - rows.x)] for line, right in zip(lines, rights, strict=True)], rows)
+    _write(app, screen, update.render_segments(app.console))
     return True
 
 
@@ -72,28 +75,76 @@ def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
         or any of those cells is out of view or under another widget: the caller then draws the
         line another way.
     """
-    placed = _placed(widget)
-    if placed is None:
+    app = widget.app
+    known: _Placed | None = getattr(widget, _PLACED, None)
+    if known is None or known.y != y or app.screen is not known.screen or app._batch_count \
+            or known.screen._compositor.visible_widgets is not known.visible:
+        placed = _placed(widget)
+        if placed is None:
+            return False
+        app, screen, region, clip = placed
+        stale = Region(0, widget.content_offset.y + y, region.width, 1)
+        known = _Placed(screen._compositor.visible_widgets, y, screen, stale,
+                        _open_part(widget, screen, region, clip, y))
+        setattr(widget, _PLACED, known)
+    if known.open is None or app._driver is None:
         return False
-    app, screen, region, clip = placed
-    visible = screen._compositor.visible_widgets
-    known = _rows.get(widget)
-    if known is None or known[0] is not visible or known[1] != y:
-        known = _rows[widget] = (visible, y, _open_part(widget, screen, region, clip, y))
-    if known[2] is None:
-        return False
-    left, screen_y, start, end = known[2]
+    left, screen_y, start, end = known.open
     if not start <= left + x <= left + x + cells.cell_length <= end:
         return False
-    widget._set_dirty(Region(region.x - left, y, region.width, 1))  # its cached line is stale
-    app._display(screen, LayoutUpdate([[cells]], Region(left + x, screen_y, cells.cell_length, 1)))
+    widget._styles_cache.set_dirty(known.stale)  # its cached line is stale (a later frame renders it anew)
+    _write(app, known.screen, f"{_move_to(left + x, screen_y)}{cells.render(app.console)}")
     return True
 
 
-_rows: WeakKeyDictionary[Widget, tuple[dict, int, tuple[int, int, int, int] | None]] = \
-    WeakKeyDictionary()
-"""Per widget, for :func:`draw_cells`: the screen's map of visible widgets (a new dict after each
-layout), the content line, and what :func:`_open_part` found for it then."""
+def _move_to(x: int, y: int) -> str:
+    """The terminal sequence that moves the cursor to screen cell (x, y), counted from 0 (CUP,
+    ECMA-48 8.3.21, counts from 1: rich's ``Control.move_to``)."""
+    return f"\x1b[{y + 1};{x + 1}H"
+
+
+def _write(app: App, screen: Screen, sequence: str) -> None:
+    """Write ``sequence`` (cursor moves and rendered segments) to the terminal, then put the
+    cursor back, in a synchronized update when the terminal has them, as ``App._display`` does,
+    but in one write to the driver: its writer thread wakes once, not three times."""
+    cursor = screen.outer_size.clamp_offset(app.cursor_position)
+    sequence += _move_to(cursor.x, cursor.y)
+    if app._sync_available:
+        sequence = f"{SYNC_START}{sequence}{SYNC_END}"
+    assert app._driver is not None
+    app._driver.write(sequence)
+
+
+def style_on_screen(widget: Widget, y: int, x: int) -> Style | None:
+    """The style of cell ``x`` of content line ``y`` of ``widget`` as its rendering draws it now
+    (padding, colours and the app's line filters, such as NO_COLOR's): what cells given to
+    :func:`draw_cells` for that place must carry. None when the line has no such cell."""
+    offset, width = widget.content_offset, widget.outer_size.width
+    widget._set_dirty(Region(-offset.x, y, width, 1))  # rendered from the widget as it is now
+    (line,) = widget.render_lines(Region(0, offset.y + y, width, 1))
+    for segment in line.crop(offset.x + x, offset.x + x + 1):
+        return segment.style
+    return None
+
+
+class _Placed(NamedTuple):
+    """Where :func:`draw_cells` writes a widget's content line, as worked out after a layout."""
+
+    visible: dict
+    """The screen's map of visible widgets then (a new dict after each layout)."""
+    y: int
+    """The content line."""
+    screen: Screen
+    stale: Region
+    """That line in the widget's own coordinates: marked stale in its line cache when written."""
+    open: tuple[int, int, int, int] | None
+    """What :func:`_open_part` found for the line."""
+
+
+_PLACED = "_direct_draw_placed"
+"""The attribute of a widget holding the :class:`_Placed` of the line :func:`draw_cells` wrote
+last (on the widget, not in a weak mapping: the map of visible widgets it holds refers to the
+widget, which would then never leave such a mapping)."""
 
 
 def _open_part(widget: Widget, screen: Screen, region: Region, clip: Region,

@@ -28,7 +28,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.direct_draw import draw_cells, draw_now
+from tui.widgets.direct_draw import draw_cells, draw_now, style_on_screen
 from tui.widgets.layout_size import set_by_layout
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -76,6 +76,8 @@ of a paragraph break drew nothing, and at a Pi-class 15 tokens/s the first word 
 paragraph came three token times (200 ms) after the last visible change (bench/smooth_stream.py's
 longest gaps). The terminal's own cursor does this for llama-cli and `ollama run`; Textual hides
 it."""
+
+_CURSOR_CELLS = cell_len(CURSOR)
 
 RESERVE_LINES = 4
 """Blank lines the tail keeps below its last line while it grows: a new line is drawn into them
@@ -212,28 +214,21 @@ class StreamTail(Widget):
         last = lines[-1]
         cells = last.cell_length
         row = self.line_count - 1
-        if not last.text or cells + len(fragment) + cell_len(CURSOR) > self._width \
+        if not last.text or cells + len(fragment) + _CURSOR_CELLS > self._width \
                 or row >= self._height or not self._sources[-1].endswith(last.text):
             return False
         if self._drawn_style is None:
-            self._drawn_style = self._style_on_screen(row)
-        drawn = Strip([Segment(fragment + CURSOR, self._drawn_style)])
+            self._drawn_style = style_on_screen(self, row, 0)
+        # (strips made with their cell length known, and the text joined to the line's last
+        # segment, rather than appended and simplified: each Strip costs a dozen small objects)
+        drawn = Strip([Segment(fragment + CURSOR, self._drawn_style)], len(fragment) + _CURSOR_CELLS)
         if self._drawn_style is None or not draw_cells(self, row, cells, drawn):
             return False
         self.text += fragment
         self._sources[-1] += fragment
-        lines[-1] = Strip([*last, Segment(fragment, list(last)[-1].style)]).simplify()
+        *before, end = last
+        lines[-1] = Strip([*before, Segment(end.text + fragment, end.style)], cells + len(fragment))
         return True
-
-    def _style_on_screen(self, row: int) -> Style | None:
-        """The style of the first cell of line ``row`` as the widget's rendering draws it
-        (padding, colours and the app's line filters, such as NO_COLOR's); None when unknown."""
-        offset, width = self.content_offset, self.outer_size.width
-        self._set_dirty(Region(-offset.x, row, width, 1))  # rendered from the text as it is now
-        (line,) = self.render_lines(Region(0, offset.y + row, width, 1))
-        for segment in line.crop(offset.x, offset.x + 1):
-            return segment.style
-        return None
 
     def notify_style_update(self) -> None:
         self._drawn_style = None
