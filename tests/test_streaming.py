@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.strip import Strip
 from textual.widget import Widget
@@ -196,6 +197,33 @@ async def test_tail_redraws_only_changed_lines() -> None:
         await pilot.pause()
         assert tail.size.height == 12 + RESERVE_LINES
         assert [shown(tail, y) for y in range(6, 12)] == list("abcdef")
+
+
+async def test_a_layout_that_only_makes_them_taller_keeps_the_replys_rendered_lines() -> None:
+    """When the tail grows (and the reply with it), the lines the reply, its Markdown and the tail
+    had rendered are kept, not rendered again (tui.widgets.layout_size.keeps_lines_when_taller):
+    they are the same at any height. What they show then equals a fresh rendering."""
+    async with streaming_reply() as (pilot, reply, tail):
+        reply.write("A first paragraph.\n\nthe second\nand a third line")
+        await pilot.pause(0.2)
+        widgets = (reply, reply.markdown, tail)
+
+        def rendered(widget: Widget) -> list[Strip]:
+            return widget.render_lines(Region(0, 0, *widget.outer_size))
+
+        before = {widget: rendered(widget) for widget in widgets}
+        before[tail] = before[tail][:1]  # (the lines of the tail from the cursor's on change)
+        height, settled = tail.outer_size.height, reply.markdown.source
+        reply.write("\n4\n5\n6\n7")  # fills the tail's room: it grows, by a layout
+        assert tail._layout_required
+        await pilot.pause(0.2)
+        assert tail.outer_size.height > height and reply.markdown.source == settled  # (no block moved)
+        for widget, old in before.items():
+            kept = sum(new is line for new, line in zip(rendered(widget), old, strict=False))
+            assert kept == len(old), (widget, kept, len(old))
+            now = rendered(widget)
+            widget._styles_cache.clear()
+            assert [line.text for line in rendered(widget)] == [line.text for line in now]
 
 
 async def test_the_cursor_stays_when_all_the_text_moves_to_the_markdown() -> None:

@@ -24,7 +24,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from engine.sanitize import inert
-from tui.widgets.layout_size import set_by_layout
+from tui.widgets.layout_size import keeps_lines_when_taller, set_by_layout
 from tui.widgets.stream_tail import StreamTail, settled_length
 
 STATUS_LABELS = {
@@ -83,6 +83,7 @@ def _laid_out_once(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
         "refresh": _refreshed_once_mounted(block)})
 
 
+@keeps_lines_when_taller
 class ReplyMarkdown(Markdown):
     BLOCKS = {**{name: _laid_out_once(block) for name, block in Markdown.BLOCKS.items()},
               "fence": CodeBlock, "code_block": CodeBlock}
@@ -111,6 +112,7 @@ class UserMessage(Static):
         self.text = text
 
 
+@keeps_lines_when_taller
 class ReplyView(Vertical):
     """An assistant reply: rendered Markdown and, when it did not finish, a status line.
 

@@ -1,4 +1,5 @@
-"""A ``virtual_size`` for widgets whose look does not depend on it.
+"""Layouts that leave alone what they do not change: a ``virtual_size`` for widgets whose look
+does not depend on it, and line caches kept when only a widget's height changes.
 
 Textual's layout gives every widget its virtual size through a reactive that, by default, asks
 for another layout and a repaint of the widget when the size changes (``Widget.virtual_size``).
@@ -13,8 +14,11 @@ session), the repaint stayed: a second repaint of the whole conversation ~35 ms 
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from textual.geometry import Size
 from textual.reactive import Reactive
+from textual.widget import Widget
 
 
 def set_by_layout() -> Reactive[Size]:
@@ -24,3 +28,37 @@ def set_by_layout() -> Reactive[Size]:
     is child widgets (the layout repaints the children it moves). Not for a widget that draws
     scrolled content itself (a code fence scrolled sideways, a log)."""
     return Reactive(Size(0, 0), layout=False, repaint=False)
+
+
+WidgetClass = TypeVar("WidgetClass", bound=type[Widget])
+
+
+def keeps_lines_when_taller(cls: WidgetClass) -> WidgetClass:
+    """Class decorator: a widget whose rendered lines do not depend on its height keeps their
+    cache through a layout that only makes it taller or shorter.
+
+    ``Widget._size_updated`` marks the whole widget dirty whenever its size changes, and the
+    repaint after the layout renders every visible line of it again through Textual's styles
+    (padding, background, line filters). While a reply streams, each layout that grows the tail
+    or moves a block into the Markdown widget makes the reply, its Markdown and the tail taller:
+    in a new chat, 35 of the ~60 lines re-rendered per layout were theirs, unchanged (counted
+    with a trace of ``StylesCache.render_widget``). Their lines at a given row are the same at
+    any height when nothing is drawn along the top or bottom edge (no border, outline or
+    vertical padding there, no border title); a width change still re-renders everything, and
+    whatever changes a line marks it dirty as usual. (A decorator, not a mixin base: Textual
+    takes a widget's CSS type name from its first base class.)"""
+    size_updated = cls._size_updated
+
+    def _size_updated(self: Widget, size: Size, virtual_size: Size, container_size: Size,
+                      layout: bool = True) -> bool:
+        styles = self.styles
+        if size.width == self._size.width and size.height and self._size.height \
+                and styles.padding.top == styles.padding.bottom == 0 \
+                and styles.border_top[0] in ("", "none") and styles.border_bottom[0] in ("", "none") \
+                and styles.outline_top[0] in ("", "none") and styles.outline_bottom[0] in ("", "none") \
+                and self._border_title is None and self._border_subtitle is None:
+            self._size = size  # (so Widget._size_updated does not mark every line dirty)
+        return size_updated(self, size, virtual_size, container_size, layout)
+
+    cls._size_updated = _size_updated  # type: ignore[method-assign]
+    return cls

@@ -29,7 +29,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.widgets.direct_draw import draw_cells, draw_now, style_on_screen
-from tui.widgets.layout_size import set_by_layout
+from tui.widgets.layout_size import keeps_lines_when_taller, set_by_layout
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 """A fence line (CommonMark 4.5: up to three spaces, then three or more backticks or tildes)."""
@@ -89,6 +89,7 @@ that needed it and the screen (at a Pi-class share of a core a layout takes 100-
 time: bench/smooth_stream.py)."""
 
 
+@keeps_lines_when_taller
 class StreamTail(Widget):
     """Plain text that grows at its end, redrawn a line at a time, with room for
     :data:`RESERVE_LINES` more lines below it once it has grown past its first line.
@@ -240,9 +241,11 @@ class StreamTail(Widget):
         return self.line_count >= self._height or not self._width
 
     def grow(self) -> None:
-        """Make room for the text and :data:`RESERVE_LINES` more lines (asks for a layout)."""
+        """Make room for the text and :data:`RESERVE_LINES` more lines (asks for a layout; the
+        lines drawn so far stay as they are, and the new ones are blank)."""
         self._height = self.line_count + (RESERVE_LINES if self._height else 0)
-        self.refresh(layout=True)
+        self.clear_cached_dimensions()  # (what refresh does only when it repaints)
+        self.refresh(layout=True, repaint=False)
 
     @property
     def line_count(self) -> int:
