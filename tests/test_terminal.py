@@ -83,6 +83,43 @@ def test_answer_on_screen_and_no_llama_log(term: Tmux, gguf_path: Path, term_nam
     assert "load_tensors" in log.read_text()  # it went to the log file instead
 
 
+def _wake_ups(pid: int) -> int:
+    """Voluntary context switches of all threads of process ``pid`` so far (each a wake-up after
+    a wait), from /proc (proc(5))."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.model
+def test_input_thread_sleeps_while_idle_and_escape_and_quit_still_work(term: Tmux, gguf_path: Path) -> None:
+    """Idle, hearth's threads do not wake: the input thread waits for keys (Textual's wakes ten
+    times a second: tui.input_driver); a lone Escape still arrives (it stops a streaming reply), and ctrl+q
+    still ends the process at once (the thread is woken to exit)."""
+    term.start(hearth("--model", str(gguf_path), "--temperature", "0", "--max-tokens", "400"))
+    term.wait_for("Ask anything")
+    shell = int(term.tmux("display-message", "-p", "#{pane_pid}").strip())
+    pid = int(subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True).stdout.split()[0])
+    time.sleep(1.0)
+    before = _wake_ups(pid)
+    time.sleep(2.0)
+    assert _wake_ups(pid) - before <= 3  # with Textual's own input loop: about 20
+    term.type("Write a long story about a lighthouse keeper.")
+    term.key("Enter")
+    term.wait_for("tok/s")  # streaming: the live figures are up
+    term.key("Escape")
+    term.wait_for("stopped")
+    time.sleep(3.0)  # idle again, then the quit key
+    term.key("C-q")
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+        assert time.monotonic() < deadline, "hearth did not exit after ctrl+q"
+        time.sleep(0.05)
+
+
 def test_escape_sequences_in_model_output_stay_inert(term: Tmux) -> None:
     hostile = r"Look: \x1b]0;PWNED-TITLE\x07 and \x1b]52;c;ZXZpbA==\x07 and \x1b[2J\x1b[31mred"
     term.start([sys.executable, "-m", "tests.scripted_app", hostile])

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
+from textual.driver import Driver
 from textual.markup import escape as escape_markup
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -82,6 +83,17 @@ class HearthApp(App[int]):
         for theme in BUILTIN_THEMES:
             self.register_theme(theme)
         self.theme = settings.ui.theme
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this terminal; on Linux and macOS, one whose input thread does
+        not wake ten times a second while nothing is typed (tui.input_driver)."""
+        driver_class = super().get_driver_class()
+        if driver_class.__module__ == "textual.drivers.linux_driver":  # (not imported on Windows)
+            from tui.input_driver import QuietLinuxDriver
+
+            if driver_class is QuietLinuxDriver.__base__:
+                return QuietLinuxDriver
+        return driver_class
 
     def on_mount(self) -> None:
         # the terminal hung up (an SSH connection that dropped): exit as if asked, so the chat,

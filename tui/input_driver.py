@@ -1,0 +1,93 @@
+"""Textual's Linux driver with an input thread that sleeps until there is input.
+
+Textual's ``LinuxDriver.run_input_thread`` waits for keys with ``select`` and a 0.1 s timeout, so
+its thread wakes ten times a second whether or not anything was typed: to see whether the app is
+exiting, and to let the key parser time out a lone Escape. Measured in hearth while a reply
+streamed at a Pi-class rate (per-thread CPU from /proc/PID/task/TID/schedstat): that thread took
+1.3-1.6 ms of CPU a second, as much as a tenth of everything the UI did, and on a Pi under
+load it comes out of llama.cpp's time; idle, it is most of what hearth costs.
+
+This driver's thread waits with no timeout while the parser holds nothing (``select`` returns
+when a key arrives), with the parser's own timeout while it holds the start of an escape
+sequence, and is woken through a pipe when its exit event is set (exit or suspend). Everything else
+is Textual's: the same parser, the same events, the same start and stop.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import threading
+from codecs import getincrementaldecoder
+from typing import Any
+
+from textual._time import get_time
+from textual._xterm_parser import XTermParser
+from textual.drivers.linux_driver import LinuxDriver
+
+PARSER_TICK_S = 0.1
+"""The wait while the parser holds part of a sequence: Textual's own (``run_input_thread``)."""
+
+
+class _WakingEvent(threading.Event):
+    """The driver's exit event: setting it also wakes the input thread, through a pipe (after
+    the event is set, so the woken thread sees it)."""
+
+    def __init__(self, wake: int) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def set(self) -> None:
+        super().set()
+        try:
+            os.write(self._wake, b"\0")
+        except OSError:
+            pass  # (closed with the driver)
+
+
+class QuietLinuxDriver(LinuxDriver):
+    """``LinuxDriver`` whose input thread does not wake while nothing is typed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wake_read, self._wake_write = os.pipe()
+        self.exit_event = _WakingEvent(self._wake_write)
+
+    def close(self) -> None:
+        super().close()
+        for fd in (self._wake_read, self._wake_write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def run_input_thread(self) -> None:
+        """Wait for input and dispatch events (Textual's loop, without the idle wake-ups)."""
+        selector = selectors.SelectSelector()
+        selector.register(self.fileno, selectors.EVENT_READ)
+        selector.register(self._wake_read, selectors.EVENT_READ)
+        parser = XTermParser(self._debug)
+        decode = getincrementaldecoder("utf-8")().decode
+
+        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
+            for key, _mask in ready:
+                if key.fd == self._wake_read:
+                    os.read(self._wake_read, 64)
+                    continue
+                text = decode(os.read(self.fileno, 1024 * 4), final=final)
+                if not text:
+                    break  # stdin is a pipe that closed
+                for event in parser.feed(text):
+                    self.process_message(event)
+            for event in parser.tick():
+                self.process_message(event)
+
+        try:
+            while not self.exit_event.is_set():
+                due = parser._timeout_time  # set while the parser holds part of a sequence
+                wait = None if due is None else min(PARSER_TICK_S, max(0.0, due - get_time()))
+                process(selector.select(wait))
+            selector.unregister(self.fileno)
+            process(selector.select(PARSER_TICK_S), final=True)
+        finally:
+            selector.close()
