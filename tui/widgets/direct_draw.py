@@ -76,8 +76,10 @@ def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
         line another way.
     """
     app = widget.app
+    if app._driver is None or not app._running or app._closed:
+        return False
     known: _Placed | None = getattr(widget, _PLACED, None)
-    if known is None or known.y != y or app.screen is not known.screen or app._batch_count \
+    if known is None or known.y != y or app._batch_count or app.screen is not known.screen \
             or known.screen._compositor.visible_widgets is not known.visible:
         placed = _placed(widget)
         if placed is None:
@@ -87,7 +89,7 @@ def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
         known = _Placed(screen._compositor.visible_widgets, y, screen, stale,
                         _open_part(widget, screen, region, clip, y))
         setattr(widget, _PLACED, known)
-    if known.open is None or app._driver is None:
+    if known.open is None:
         return False
     left, screen_y, start, end = known.open
     if not start <= left + x <= left + x + cells.cell_length <= end:
@@ -165,7 +167,7 @@ def _placed(widget: Widget) -> tuple[App, Screen, Region, Region] | None:
     app = widget.app
     screen = widget.screen
     if app.is_headless or app.is_inline or app._batch_count or app._driver is None \
-            or app.screen is not screen:
+            or not app._running or app._closed or app.screen is not screen:
         return None
     try:
         region, clip = screen._compositor.visible_widgets[widget]
