@@ -1,0 +1,141 @@
+"""What drawing a streaming reply costs the UI, without the model: hearth's conversation widgets
+and status bar in a real 80x24 pty, given 600 tokens at a Pi-class 16 a second (words, line and
+paragraph breaks: tests/stream_app.py's tokens) the way the chat screen gives them (the reply's
+``write`` and the status bar's live figures per token), after ``--turns`` earlier exchanges with
+Markdown replies (a list, a code block, a table: bench.smooth_stream's). Printed: the CPU time of
+the UI thread and of the whole process (writer and input threads too) per token, and the bytes
+written to the terminal.
+
+Without llama.cpp there is no generation to take CPU from, so these figures hold still from run to
+run where bench.smooth_stream's tokens/s ratio moves with this VM's speed: good for comparing two
+versions of the drawing code in one run, alternating (``--against REV`` checks REV out into a
+temporary git worktree and runs the same app from there).
+
+Run: .venv/bin/python -m bench.ui_cost [--turns 5] [--rounds 3] [--against REV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TOKENS = 600
+RATE = 16.0
+"""Tokens a second: a Pi-class rate (the issue: 10-20)."""
+
+
+def run_app(repo: str, turns: int, out: str) -> None:
+    """The app, in the pty (argv: --app REPO TURNS OUT): writes its figures as JSON to ``out``."""
+    sys.path.insert(0, repo)
+    from textual.app import App, ComposeResult
+
+    import tests.stream_app as stream_app
+    from bench.smooth_stream import OLD_REPLY
+    from engine.chat.backend import ModelInfo, TokenEvent
+    from tui.widgets.conversation import Conversation, ReplyView, UserMessage
+    from tui.widgets.status_bar import StatusBar
+
+    class Streaming(App[None]):
+        def get_driver_class(self):  # type: ignore[no-untyped-def]
+            try:  # hearth's own driver, where the revision has it
+                from tui.input_driver import QuietLinuxDriver
+            except ImportError:
+                return super().get_driver_class()
+            return QuietLinuxDriver
+
+        def compose(self) -> ComposeResult:
+            yield Conversation()
+            yield StatusBar()
+
+        async def on_mount(self) -> None:
+            conversation = self.query_one(Conversation)
+            for n in range(turns):
+                await conversation.add(UserMessage(f"Question {n}"), ReplyView(OLD_REPLY.format(n=n)))
+            self.reply = ReplyView("", "streaming")
+            await conversation.add(UserMessage("go"), self.reply)
+            conversation.anchor()
+            await self.reply.start_stream()
+            self.bar = self.query_one(StatusBar)
+            self.bar.set_model(ModelInfo(name="SmolLM2-135M-Instruct", quantization="Q4_1", n_ctx=2048), "ready")
+            self.tokens = list(stream_app.TOKENS[:TOKENS])
+            self.set_timer(1.0, self.start)
+
+        def start(self) -> None:
+            self.ui, self.process = time.thread_time(), time.process_time()
+            self.set_interval(1 / RATE, self.next_token)
+
+        def next_token(self) -> None:
+            if not self.tokens:
+                Path(out).write_text(json.dumps({"ui_s": time.thread_time() - self.ui,
+                                                 "process_s": time.process_time() - self.process}))
+                self.exit()
+                return
+            self.reply.write(self.tokens.pop(0))
+            n = TOKENS - len(self.tokens)
+            self.bar.set_live_stats(TokenEvent(n_prompt_tokens=45, n_generated=n, ttft_s=0.2,
+                                               elapsed_s=0.2 + n / RATE))
+
+    Streaming().run()
+
+
+def measure(repo: str, turns: int) -> dict:
+    """One run of the app from ``repo`` in a pty: CPU ms per token (UI thread, process), bytes."""
+    from bench.ptyrun import PtyProcess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/figures.json"
+        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", "PYTHONPATH": repo}
+        # (this file by its path: the revision compared with may not have it)
+        pty = PtyProcess([sys.executable, __file__, "--app", repo, str(turns), out], env)
+        pty.proc.wait(300)
+        time.sleep(0.2)
+        figures = json.loads(Path(out).read_text())
+        pty.close()
+    return {"ui_ms": 1000 * figures["ui_s"] / TOKENS, "process_ms": 1000 * figures["process_s"] / TOKENS,
+            "bytes": pty.bytes_out}
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--app"]:
+        run_app(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=5, help="earlier exchanges mounted (also 0 is run)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each version, alternating")
+    parser.add_argument("--against", help="a git revision to compare with, side by side")
+    args = parser.parse_args()
+    versions = {"this checkout": str(REPO)}
+    worktree = None
+    if args.against:
+        worktree = tempfile.mkdtemp(prefix="hearth-ui-cost-")
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", worktree, args.against],
+                       check=True)
+        versions = {args.against: worktree, **versions}
+    try:
+        print(f"{TOKENS} tokens at {RATE:.0f}/s in an 80x24 pty; CPU per token, medians of {args.rounds}")
+        print(f"{'earlier exchanges':18} {'version':16} {'UI thread (ms)':>15} {'process (ms)':>13} {'bytes':>8}")
+        for turns in sorted({0, args.turns}):
+            runs: dict[str, list[dict]] = {name: [] for name in versions}
+            for _ in range(args.rounds):
+                for name, repo in versions.items():
+                    runs[name].append(measure(repo, turns))
+            for name, figures in runs.items():
+                ui = statistics.median(f["ui_ms"] for f in figures)
+                process = statistics.median(f["process_ms"] for f in figures)
+                written = statistics.median(f["bytes"] for f in figures)
+                print(f"{turns:<18} {name[:16]:16} {ui:15.3f} {process:13.3f} {written:8.0f}")
+    finally:
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", worktree], check=False)
+
+
+if __name__ == "__main__":
+    main()
