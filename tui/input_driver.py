@@ -35,14 +35,16 @@ class _WakingEvent(threading.Event):
 
     def __init__(self, wake: int) -> None:
         super().__init__()
-        self._wake = wake
+        self.wake: int | None = wake
+        """The pipe's write end; None once the driver has closed it (its number may be reused)."""
 
     def set(self) -> None:
         super().set()
-        try:
-            os.write(self._wake, b"\0")
-        except OSError:
-            pass  # (closed with the driver)
+        if self.wake is not None:
+            try:
+                os.write(self.wake, b"\0")
+            except BlockingIOError:
+                pass  # the pipe is full of wake-ups already
 
 
 class QuietLinuxDriver(LinuxDriver):
@@ -51,10 +53,12 @@ class QuietLinuxDriver(LinuxDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._wake_read, self._wake_write = os.pipe()
-        self.exit_event = _WakingEvent(self._wake_write)
+        os.set_blocking(self._wake_write, False)
+        self.exit_event: _WakingEvent = _WakingEvent(self._wake_write)
 
     def close(self) -> None:
         super().close()
+        self.exit_event.wake = None
         for fd in (self._wake_read, self._wake_write):
             try:
                 os.close(fd)
