@@ -7,12 +7,14 @@ scrollbar as well as the line itself, about 1.4 ms a frame on this machine's cor
 and cheap; bench/smooth_stream.py). When nothing is drawn over the widget and its place on screen
 is known, its new lines can go to the terminal directly: the widget renders them as any frame
 would (``render_lines``: its padding, colours, and the app's line filters such as NO_COLOR's), and
-Textual's own display call writes them inside a synchronized update and puts the cursor back.
+they go to Textual's driver as ``App._display`` would send them (inside a synchronized update,
+the cursor put back), in one write instead of its three.
 A few cells appended to a line (a streamed token) can go alone (:func:`draw_cells`): the caller
 gives them styled as the line already drawn there.
 
-This reaches into Textual internals (the screen's compositor map, ``Widget._set_dirty``,
-``App._display`` and ``LayoutUpdate``); they are used here only, and tests/test_terminal.py checks
+This reaches into Textual internals (the screen's compositor map, ``Widget._set_dirty``, the
+widget's styles cache, ``LayoutUpdate``, the app's driver and its synchronized-update flag); they
+are used here only, and tests/test_terminal.py checks
 in a real terminal (tmux) that what this draws equals Textual's own full repaint (textual is
 pinned below 9 in pyproject.toml).
 """
