@@ -169,34 +169,59 @@ async def test_every_token_moves_the_cursor_even_a_newline_or_a_space() -> None:
 
 
 async def test_tail_redraws_only_changed_lines() -> None:
-    """New text is drawn into the room below the tail without a layout; the line that fills the
-    room is drawn too, and then asks for the layout that makes room for RESERVE_LINES more; text
-    running past the room is shown by that layout."""
+    """The tail has its room from the start: the first text, and new lines after it, are drawn
+    into the room below it without a layout; the line that fills the room is drawn too, and then
+    asks for the layout that makes room for RESERVE_LINES more; text running past the room is
+    shown by that layout."""
     async with streaming_reply() as (pilot, reply, tail):
+        assert tail.size.height == 1 + RESERVE_LINES  # the "…" and the room below it
         tail._layout_required = False
-        reply.write("first line of text\nsecond")  # more than the "…" line holds
-        assert tail._layout_required
-        await pilot.pause()
-        assert tail.line_count == 2 and tail.size.height == 2 + RESERVE_LINES
-        tail._layout_required = False
+        reply.write("first line of text\nsecond")  # the first text: no layout
+        assert not tail._layout_required
         reply.write(" word")
         assert not tail._layout_required
         assert [shown(tail, 0), shown(tail, 1)] == ["first line of text", "second word"]
         assert shown(tail, 2) == ""  # the room is blank
-        tail._layout_required = False
         reply.write("\nthree\nfour")
         assert not tail._layout_required and tail.line_count == 4
         assert [shown(tail, y) for y in (2, 3)] == ["three", "four"]
-        reply.write(" and more words that wrap past forty columns and on to a third line here")
-        assert tail.line_count == 2 + RESERVE_LINES and tail._layout_required
-        assert shown(tail, 5) == "here"  # the room's last line, drawn before the layout
+        reply.write(" and more words that wrap past forty columns")
+        assert tail.line_count == 1 + RESERVE_LINES and tail._layout_required
+        assert shown(tail, 3) == "four and more words that wrap past"
+        assert shown(tail, 4) == "forty columns"  # the room's last line, drawn before the layout
         await pilot.pause()
-        assert tail.size.height == 6 + RESERVE_LINES
+        assert tail.size.height == 5 + RESERVE_LINES
         reply.write("\n" + "\n".join("abcdef"))  # past the room in one batch
-        assert tail.line_count == 12 and tail._layout_required
+        assert tail.line_count == 11 and tail._layout_required
         await pilot.pause()
-        assert tail.size.height == 12 + RESERVE_LINES
-        assert [shown(tail, y) for y in range(6, 12)] == list("abcdef")
+        assert tail.size.height == 11 + RESERVE_LINES
+        assert [shown(tail, y) for y in range(5, 11)] == list("abcdef")
+
+
+async def test_a_replys_first_text_needs_no_layout() -> None:
+    """The layout that places a new reply makes the tail's room too: the first tokens are drawn
+    without another layout of the screen (at a Pi-class share of a core, such a layout at turn
+    51 of a chat held the next update back 210-370 ms)."""
+    app = ReplyApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+        await pilot.pause()
+        screen = app.screen
+        layouts: list[None] = []
+        layout = screen._refresh_layout
+
+        def counted_layout(*args: object, **kwargs: object) -> None:
+            layouts.append(None)
+            layout(*args, **kwargs)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counted_layout  # type: ignore[method-assign]
+        for word in "The first words of a reply, and then a second line\nof them".split(" "):
+            reply.write(word + " ")
+            await pilot.pause()
+        assert layouts == []
+        assert "second line" in "".join(line.text for line in reply.query_one(StreamTail).render_lines(
+            Region(0, 0, 80, 3)))
 
 
 async def test_a_layout_that_only_makes_them_taller_keeps_the_replys_rendered_lines() -> None:
@@ -204,8 +229,8 @@ async def test_a_layout_that_only_makes_them_taller_keeps_the_replys_rendered_li
     had rendered are kept, not rendered again (tui.widgets.layout_size.keeps_lines_when_taller):
     they are the same at any height. What they show then equals a fresh rendering."""
     async with streaming_reply() as (pilot, reply, tail):
-        reply.write("A first paragraph.\n\nthe second\nand a third line")
-        await pilot.pause(0.2)
+        reply.write("A first paragraph.\n\nthe second\nand a third\nfourth")  # fills the room:
+        await pilot.pause(0.2)  # the paragraph moves to the Markdown
         widgets = (reply, reply.markdown, tail)
 
         def rendered(widget: Widget) -> list[Strip]:
@@ -230,9 +255,9 @@ async def test_the_cursor_stays_when_all_the_text_moves_to_the_markdown() -> Non
     """When the blocks that move to the Markdown widget are all the text there is (a paragraph
     break or a closing fence just as the tail filled), the empty tail still shows the cursor."""
     async with streaming_reply() as (pilot, reply, tail):
-        reply.write("A paragraph.\n\n")  # outgrows the "…" line: the paragraph moves
+        reply.write("1\n2\n3\n4\nA paragraph.\n\n")  # fills the room: the paragraphs move
         await pilot.pause(0.2)
-        assert reply.markdown.source == "A paragraph.\n\n" and tail.text == ""
+        assert reply.markdown.source == "1\n2\n3\n4\nA paragraph.\n\n" and tail.text == ""
         assert tail.render_line(0).text.rstrip() == CURSOR
 
 

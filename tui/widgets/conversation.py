@@ -166,7 +166,8 @@ class ReplyView(Vertical):
         return self.query_one(ReplyMarkdown)
 
     async def start_stream(self) -> None:
-        """Begin streaming into an empty reply: no status label, an ellipsis until text comes."""
+        """Begin streaming into an empty reply: no status label, an ellipsis until text comes,
+        and the tail's room (:data:`~tui.widgets.stream_tail.RESERVE_LINES`) below it."""
         self.status = "streaming"
         self.text = ""
         self._settled = 0
@@ -174,7 +175,10 @@ class ReplyView(Vertical):
         await self.markdown.update("")
         self._tail = StreamTail()
         await self.mount(self._tail, before=self.query_one(".reply-status"))
-        self._tail.reset("…")
+        # the room is made now, in the layout of the new messages before generation starts, not
+        # by the first text: at a Pi-class share of a core, a layout of a long chat as its first
+        # tokens arrived held the next update back 210-370 ms (bench/smooth_stream.py, turn 51)
+        self._tail.reset("…", reserve=True)
 
     def write(self, fragment: str) -> None:
         """Append streamed text (a batch of tokens, already inert).

@@ -92,7 +92,8 @@ time: bench/smooth_stream.py)."""
 @keeps_lines_when_taller
 class StreamTail(Widget):
     """Plain text that grows at its end, redrawn a line at a time, with room for
-    :data:`RESERVE_LINES` more lines below it once it has grown past its first line.
+    :data:`RESERVE_LINES` more lines below it (from the start when :meth:`reset` asks for it, as
+    a streaming reply does; otherwise once it has grown past its first line).
 
     Attributes:
         text: the text shown (str).
@@ -124,6 +125,8 @@ class StreamTail(Widget):
         """Cells the text wraps to (the widget's content width)."""
         self._height = 0
         """Screen lines the widget takes: the text's, and the room reserved below it."""
+        self._reserving = False
+        """Whether the tail keeps its room below the text (through layouts at a new width too)."""
         self._drawn_style: Style | None = None
         """The text's style as the widget's rendering draws it (its line filters applied), for
         :meth:`_append_in_place`; None until it is read from a rendered line."""
@@ -134,6 +137,7 @@ class StreamTail(Widget):
         self._clear()
         self._height = 0
         self.extend(text)
+        self._reserving = reserve
         self._height = self.line_count + (RESERVE_LINES if reserve else 0)
         self.refresh(layout=True)
 
@@ -243,7 +247,8 @@ class StreamTail(Widget):
     def grow(self) -> None:
         """Make room for the text and :data:`RESERVE_LINES` more lines (asks for a layout; the
         lines drawn so far stay as they are, and the new ones are blank)."""
-        self._height = self.line_count + (RESERVE_LINES if self._height else 0)
+        self._reserving = self._reserving or bool(self._height)
+        self._height = self.line_count + (RESERVE_LINES if self._reserving else 0)
         self.clear_cached_dimensions()  # (what refresh does only when it repaints)
         self.refresh(layout=True, repaint=False)
 
@@ -286,14 +291,13 @@ class StreamTail(Widget):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if width != self._width:
-            reserved = bool(self._width) and self._height > self.line_count
             self._width = width
             self._wrapped = [self._wrap(source) for source in self._sources[:-1]] + [[]]
             self._kept = self._kept_at = 0
             self._wrap_last()
             # the room stays: dropping it when a scrollbar appears could make the conversation
             # short enough to lose the scrollbar again, and so on at every layout
-            self._height = self.line_count + (RESERVE_LINES if reserved else 0)
+            self._height = self.line_count + (RESERVE_LINES if self._reserving else 0)
         return max(self._height, self.line_count)
 
     def _cursor_at(self) -> tuple[int, int]:
