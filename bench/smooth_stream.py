@@ -9,8 +9,9 @@ runs from the first token to the last (the reply's log line gives TTFT, tokens a
 Two token rates:
 - full speed: the starter model with 2 threads on this machine;
 - Pi-class: the same hearth process held to a fraction of one core by a cgroup v1 CPU quota
-  (10 ms period), on one CPU (CpuQuota says why; ``--pi-any-cpu`` lifts that), so that
-  generation runs at 10-20 tokens/s *and* the UI thread runs as slowly as it would on a Pi's
+  (10 ms period; ``--pi-cores``, scaled when the raw loop's rate under it falls outside 10-20
+  tokens/s: :func:`calibrate`), on one CPU (CpuQuota says why; ``--pi-any-cpu`` lifts that), so
+  that generation runs at 10-20 tokens/s *and* the UI thread runs as slowly as it would on a Pi's
   cores, taking its time from generation's (a token rate slowed any other way would leave the
   UI fast).
 
@@ -64,6 +65,13 @@ MERGE_S = 0.005
 SAMPLE_S = 0.1
 """Seconds between two readings of a thread's CPU time (ThreadCpuSampler)."""
 CGROUP = Path("/sys/fs/cgroup/cpu")
+PI_RATE = (10.0, 20.0)
+"""The Pi-class token rate the issue names, tokens/s."""
+PI_AIM = 12.5
+"""Tokens/s the raw loop is brought to (over :data:`CALIBRATION_TOKENS`) when the quota asked for
+gives a rate outside :data:`PI_RATE`: this VM's speed moves from day to day (on 2026-12-02 0.3 of
+a core gave 9 tokens/s at turn 51, slower than a Pi)."""
+CALIBRATION_TOKENS = 200
 
 
 class CpuQuota:
@@ -84,11 +92,16 @@ class CpuQuota:
         self.path = CGROUP / f"hearth-bench-{os.getpid()}-{int(cores * 1000)}"
         self.path.mkdir()
         (self.path / "cpu.cfs_period_us").write_text("10000")
-        (self.path / "cpu.cfs_quota_us").write_text(str(int(10000 * cores)))
+        self.set(cores)
         self.ours = os.sched_getaffinity(0)
         self.cpu = max(self.ours) if one_cpu and len(self.ours) > 1 else None
         if self.cpu is not None:
             os.sched_setaffinity(0, self.ours - {self.cpu})
+
+    def set(self, cores: float) -> None:
+        """Give the group ``cores`` of one core (its processes stay in it)."""
+        self.cores = cores
+        (self.path / "cpu.cfs_quota_us").write_text(str(int(10000 * cores)))
 
     def add(self, pid: int) -> None:
         if self.cpu is not None:
@@ -205,10 +218,10 @@ while True:
     del messages[1:3]  # the oldest exchange, as hearth drops it
 print("prompt", len(tokens), file=sys.stderr)
 vocab = llama_cpp.llama_model_get_vocab(llm.model)
-for _ in sys.stdin:  # a line: one reply
+for line in sys.stdin:  # a line: one reply of at most that many tokens
     n, first, last, longest = 0, None, None, 0.0
     for token in llm.generate(tokens, temp=0.0, top_p=0.95, reset=True):
-        if llama_cpp.llama_vocab_is_eog(vocab, token) or n >= {max_tokens}:
+        if llama_cpp.llama_vocab_is_eog(vocab, token) or n >= int(line):
             break
         llm.detokenize([token])
         n += 1
@@ -228,19 +241,18 @@ class RawLoop:
 
     def __init__(self, model: Path, threads: int, quota: CpuQuota | None, history_turns: int) -> None:
         script = RAW_LOOP.format(model=str(model), n_ctx=N_CTX, threads=threads, seed=SEED,
-                                 messages=raw_messages(history_turns), room=N_CTX - MAX_TOKENS,
-                                 max_tokens=MAX_TOKENS)
+                                 messages=raw_messages(history_turns), room=N_CTX - MAX_TOKENS)
         self.proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         if quota is not None:
             quota.add(self.proc.pid)
 
-    def reply(self) -> tuple[float, float]:
+    def reply(self, max_tokens: int = MAX_TOKENS) -> tuple[float, float]:
         """One reply: tokens/s, and the longest time between two tokens (ms), which no screen
         can beat."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         with ThreadCpuSampler(self.proc.pid):  # the same measuring load the TUI's replies bear
-            self.proc.stdin.write("go\n")
+            self.proc.stdin.write(f"{max_tokens}\n")
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
         tokens_per_s, longest_gap_s = line.split()
@@ -376,6 +388,22 @@ class HearthTui:
         self._tmp.cleanup()
 
 
+def calibrate(quota: CpuQuota, raw_loop: RawLoop, idle_pid: int) -> None:
+    """When the raw loop's rate under ``quota`` (its first :data:`CALIBRATION_TOKENS` tokens) is
+    outside :data:`PI_RATE`, scale the quota to bring it to :data:`PI_AIM` (generation's rate is
+    proportional to its share of a core); print what was used. Process ``idle_pid`` is parked
+    meanwhile."""
+    quota.park(idle_pid)
+    rate, _ = raw_loop.reply(CALIBRATION_TOKENS)
+    asked = quota.cores
+    if not PI_RATE[0] <= rate <= PI_RATE[1]:
+        quota.set(round(asked * PI_AIM / rate, 3))
+        rate, _ = raw_loop.reply(CALIBRATION_TOKENS)
+    print(f"  quota {quota.cores:.3f} of a core (asked: {asked:.3f}): the raw loop's first "
+          f"{CALIBRATION_TOKENS} tokens at {rate:.1f} tokens/s", flush=True)
+    quota.add(idle_pid)
+
+
 def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats: int,
              history_turns: int = 0, one_cpu: bool = True) -> None:
     """``repeats`` replies in hearth's TUI and as many of the raw loop, alternating, each side
@@ -387,6 +415,8 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
     try:
         raw_loop = RawLoop(model, threads, quota, history_turns)
         hearth = HearthTui(model, threads, quota, history_turns, repeats)
+        if quota is not None:
+            calibrate(quota, raw_loop, hearth.tui.proc.pid)
         raws, tuis = [], []
         for repeat in range(repeats):  # alternate, so drift in the machine's speed hits both
             if quota is not None:
@@ -436,7 +466,8 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
         ("bytes to the terminal per second", f"{tui['bytes_per_s'] * tui['window_s']:.0f} B / "
          f"{tui['window_s']:.1f} s", f"{tui['bytes_per_s'] / 1000:.1f} KB", "report"),
     ]
-    print(f"\n{label}: medians of {repeats} alternating replies, {tui['tokens']:.0f}-token reply")
+    held = f", the process held to {quota.cores:.3f} of a core" if quota is not None else ""
+    print(f"\n{label}: medians of {repeats} alternating replies, {tui['tokens']:.0f}-token reply{held}")
     print(f"{'figure':42} {'raw figures':30} {'result':>9} {'target':>8}")
     for name, raw_figures, result, target in rows:
         print(f"{name:42} {raw_figures:30} {result:>9} {target:>8}")
@@ -467,7 +498,8 @@ def main() -> None:
         run_rate(f"full speed, {chat}", model, 2, None, args.repeats, turns)
         if args.pi_cores:
             where = "any CPU" if args.pi_any_cpu else "one CPU"
-            print(f"Pi-class, 1 thread, the process held to {args.pi_cores:.2f} of a core on {where}, {chat}:")
+            print(f"Pi-class, 1 thread, the process held to {args.pi_cores:.2f} of a core on {where} "
+                  f"(or the share that gives {PI_RATE[0]:.0f}-{PI_RATE[1]:.0f} tokens/s), {chat}:")
             run_rate(f"Pi-class, {chat}", model, 1, args.pi_cores, args.pi_repeats, turns,
                      not args.pi_any_cpu)
     if args.idle_seconds:
