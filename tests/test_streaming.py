@@ -201,7 +201,7 @@ async def test_tail_redraws_only_changed_lines() -> None:
 async def test_a_replys_first_text_needs_no_layout() -> None:
     """The layout that places a new reply makes the tail's room too: the first tokens are drawn
     without another layout of the screen (at a Pi-class share of a core, such a layout at turn
-    51 of a chat held the next update back 210-370 ms)."""
+    51 of a chat took 100-160 ms of wall time, just as the next tokens came)."""
     app = ReplyApp()
     async with app.run_test(size=(80, 24)) as pilot:
         reply = app.query_one(ReplyView)

@@ -176,8 +176,8 @@ class ReplyView(Vertical):
         self._tail = StreamTail()
         await self.mount(self._tail, before=self.query_one(".reply-status"))
         # the room is made now, in the layout of the new messages before generation starts, not
-        # by the first text: at a Pi-class share of a core, a layout of a long chat as its first
-        # tokens arrived held the next update back 210-370 ms (bench/smooth_stream.py, turn 51)
+        # by the first text: at a Pi-class share of a core, that layout of a long chat came just
+        # as its next tokens did, 100-160 ms of wall time (bench/smooth_stream.py, turn 51)
         self._tail.reset("…", reserve=True)
 
     def write(self, fragment: str) -> None:
