@@ -271,7 +271,7 @@ def updates_seen(stream: pyte.ByteStream, writes: list[tuple[float, bytes]], sta
     changed, writes under MERGE_S apart merged into one update, feeding ``writes`` to ``stream``
     (a terminal emulator fed everything the TUI wrote before them); and the index of the first
     of them that shows the reply's text (the streaming cursor, tui.widgets.stream_tail.CURSOR,
-    drawn after it; len(times) when none does)."""
+    drawn after it; 0 when none does: then every update is counted)."""
     screen = stream.listener
     assert isinstance(screen, pyte.Screen)
     before = None
@@ -286,7 +286,7 @@ def updates_seen(stream: pyte.ByteStream, writes: list[tuple[float, bytes]], sta
             if first_text is None and any(CURSOR in row for row in now):
                 first_text = len(times) - 1
         before = now
-    return times, len(times) if first_text is None else first_text
+    return times, first_text or 0
 
 
 def write_history(data_home: str, turns: int, copies: int = 1) -> None:
