@@ -138,7 +138,7 @@ class StreamTail(Widget):
         self._height = 0
         self.extend(text)
         self._reserving = reserve
-        self._height = self.line_count + (RESERVE_LINES if reserve else 0)
+        self._fit_height()
         self.refresh(layout=True)
 
     def replace(self, text: str) -> bool:
@@ -248,7 +248,7 @@ class StreamTail(Widget):
         """Make room for the text and :data:`RESERVE_LINES` more lines (asks for a layout; the
         lines drawn so far stay as they are, and the new ones are blank)."""
         self._reserving = self._reserving or bool(self._height)
-        self._height = self.line_count + (RESERVE_LINES if self._reserving else 0)
+        self._fit_height()
         self.clear_cached_dimensions()  # (what refresh does only when it repaints)
         self.refresh(layout=True, repaint=False)
 
@@ -297,8 +297,12 @@ class StreamTail(Widget):
             self._wrap_last()
             # the room stays: dropping it when a scrollbar appears could make the conversation
             # short enough to lose the scrollbar again, and so on at every layout
-            self._height = self.line_count + (RESERVE_LINES if self._reserving else 0)
+            self._fit_height()
         return max(self._height, self.line_count)
+
+    def _fit_height(self) -> None:
+        """Take the text's lines, and :data:`RESERVE_LINES` more while the tail keeps room."""
+        self._height = self.line_count + (RESERVE_LINES if self._reserving else 0)
 
     def _cursor_at(self) -> tuple[int, int]:
         """Where :data:`CURSOR` goes: (screen line, cell) just after the text; the start of the
