@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -203,3 +204,35 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     term.key("C-l")
     time.sleep(0.5)
     assert term.tmux("capture-pane", "-p", "-e") == streamed
+
+
+async def test_driver_writes_on_flush_from_its_own_thread_and_outlives_a_gone_terminal() -> None:
+    """hearth's driver sends output from the thread that draws, when Textual flushes a frame (no
+    writer thread in between: tui.input_driver); a terminal that has gone (its reader closed)
+    costs no exception, and later output is dropped."""
+    import io
+
+    from textual.app import App
+
+    from tui.input_driver import QuietLinuxDriver
+
+    read_end, write_end = os.pipe()
+    driver = QuietLinuxDriver(App())
+    driver._file = io.TextIOWrapper(io.FileIO(write_end, "w"), encoding="utf-8")
+    os.set_blocking(read_end, False)
+    try:
+        driver.write("\x1b[1;1Hhello")
+        with pytest.raises(BlockingIOError):
+            os.read(read_end, 100)  # buffered until the frame is flushed
+        driver.flush()
+        assert os.read(read_end, 100) == b"\x1b[1;1Hhello"
+        os.close(read_end)
+        driver.write("x" * 10_000)  # more than the stream buffers: written, and refused
+        driver.flush()
+        driver.write("after")
+        driver.flush()
+        assert driver._output_lost
+    finally:
+        driver.close()
+        with contextlib.suppress(OSError):  # (what the pipe refused is still buffered)
+            driver._file.close()

@@ -9,8 +9,19 @@ load it comes out of llama.cpp's time; idle, it is most of what hearth costs.
 
 This driver's thread waits with no timeout while the parser holds nothing (``select`` returns
 when a key arrives), with the parser's own timeout while it holds the start of an escape
-sequence, and is woken through a pipe when its exit event is set (exit or suspend). Everything else
-is Textual's: the same parser, the same events, the same start and stop.
+sequence, and is woken through a pipe when its exit event is set (exit or suspend).
+
+Its output goes to the terminal from the thread that draws (Textual's event loop), not through
+Textual's writer thread: handing each write to that thread cost a wake-up and a context switch per
+write, and a streaming reply writes 10-20 times a second, each a few hundred bytes of one token's
+cells (tui.widgets.direct_draw). Measured here at a Pi-class rate, the writer thread took
+0.09-0.12 ms of CPU per token, a tenth of the UI's, on the one core generation also runs on
+(bench/ui_cost.py's process column, bench/smooth_stream.py). The writer thread's queue let the
+UI run at most 30 writes ahead of a terminal that reads slowly; now a write waits for the kernel's
+terminal buffer instead, which over SSH sshd empties into its channel window (megabytes) as fast
+as it reads, so a streaming reply (2-9 KB/s) does not wait on it.
+
+Everything else is Textual's: the same parser, the same events, the same start and stop.
 """
 
 from __future__ import annotations
@@ -55,6 +66,30 @@ class QuietLinuxDriver(LinuxDriver):
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self.exit_event: _WakingEvent = _WakingEvent(self._wake_write)
+        self._output_lost = False
+        """The terminal refused a write (it has gone): later output is dropped."""
+
+    def write(self, data: str) -> None:
+        """Write ``data`` to the terminal's buffered stream now, from the calling thread (sent
+        by :meth:`flush`, or sooner when the stream's buffer fills). A terminal that has gone
+        (a dropped SSH connection: EIO) takes nothing more, and the app carries on to save and
+        quit."""
+        if self._output_lost or self._file is None:
+            return
+        try:
+            self._file.write(data)
+        except OSError:
+            self._output_lost = True
+
+    def flush(self) -> None:
+        """Send what :meth:`write` buffered to the terminal (one ``write`` system call for a
+        frame that fits the stream's buffer)."""
+        if self._output_lost or self._file is None:
+            return
+        try:
+            self._file.flush()
+        except OSError:
+            self._output_lost = True
 
     def close(self) -> None:
         super().close()

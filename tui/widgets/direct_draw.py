@@ -110,13 +110,15 @@ def _move_to(x: int, y: int) -> str:
 def _write(app: App, screen: Screen, sequence: str) -> None:
     """Write ``sequence`` (cursor moves and rendered segments) to the terminal, then put the
     cursor back, in a synchronized update when the terminal has them, as ``App._display`` does,
-    but in one write to the driver: its writer thread wakes once, not three times."""
+    in one write to the driver, flushed (hearth's driver writes from this thread:
+    tui.input_driver; Textual's own hands the write to its writer thread, which flushes)."""
     cursor = screen.outer_size.clamp_offset(app.cursor_position)
     sequence += _move_to(cursor.x, cursor.y)
     if app._sync_available:
         sequence = f"{SYNC_START}{sequence}{SYNC_END}"
     assert app._driver is not None
     app._driver.write(sequence)
+    app._driver.flush()
 
 
 def style_on_screen(widget: Widget, y: int, x: int) -> Style | None:
