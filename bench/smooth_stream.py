@@ -21,7 +21,10 @@ also holds the work before generation that the logged TTFT leaves out), the UI t
 update and share of a core (Textual's event loop is the process's main thread; ThreadCpuSampler),
 reply tokens/s in the TUI / the raw llama-cpp-python token loop at the same settings (the
 Pi-class raw loop runs under the same quota, and beside the same CPU sampler), bytes to the
-terminal per second.
+terminal per second. Beside the ratio, to read it by: the CPU time per token hearth's process spent
+beyond its UI thread (generation, and its helper threads) against the raw loop's process, from
+the first token to the last: above 1 when generation itself ran dearer (this VM's speed drifting
+between the two replies, or the UI's work disturbing it), where the UI's own CPU is the rows above.
 
 Each side is one process loaded once: hearth's TUI answers the same prompt several times (in a
 new chat, or in its own copy of the long chat each time), alternating with the raw loop, and the
@@ -154,20 +157,23 @@ def raw_messages(history_turns: int) -> list[dict]:
 
 
 class ThreadCpuSampler:
-    """The CPU time the main thread of process ``pid`` has run, read every :data:`SAMPLE_S`
-    seconds on a thread of this process (from /proc/PID/task/PID/schedstat, nanoseconds), to be
-    read at any moment in between by linear interpolation (:meth:`at`).
+    """The CPU time the main thread of process ``pid`` has run, and the whole process, read every
+    :data:`SAMPLE_S` seconds on a thread of this process (/proc/PID/task/PID/schedstat, in
+    nanoseconds; /proc/PID/stat's utime + stime, in clock ticks), to be read at any moment in
+    between by linear interpolation (:meth:`at`, :meth:`process_at`).
 
     The sampling itself takes CPU: at full speed llama.cpp's threads use every core, so whatever
     else runs takes from generation. Sampled every 20 ms, two /proc files a time, it took 1.5 % of
-    a core here, in the TUI's runs only; now it reads one file every 100 ms (about 0.2 %), and the
+    a core here, in the TUI's runs only; now it reads two files every 100 ms (about 0.4 %), and the
     raw loop's runs have the same sampler beside them, so both sides of the tokens/s ratio bear it.
     """
 
     def __init__(self, pid: int) -> None:
         self.path = f"/proc/{pid}/task/{pid}/schedstat"
-        self.samples: list[tuple[float, float]] = []
-        """(time.monotonic(), CPU seconds the thread has run)."""
+        self.stat_path = f"/proc/{pid}/stat"
+        self.tick_s = 1 / os.sysconf("SC_CLK_TCK")
+        self.samples: list[tuple[float, float, float]] = []
+        """(time.monotonic(), CPU seconds the main thread has run, CPU seconds of the process)."""
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -176,9 +182,12 @@ class ThreadCpuSampler:
             try:
                 with open(self.path) as handle:
                     ran_ns = int(handle.read().split()[0])
-            except (OSError, ValueError):
+                with open(self.stat_path) as handle:  # (fields after the command's closing paren)
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except (OSError, ValueError, IndexError):
                 return  # the process has ended
-            self.samples.append((time.monotonic(), ran_ns / 1e9))
+            process_s = (int(fields[11]) + int(fields[12])) * self.tick_s  # utime, stime: proc(5)
+            self.samples.append((time.monotonic(), ran_ns / 1e9, process_s))
             self._done.wait(SAMPLE_S)
 
     def __enter__(self) -> ThreadCpuSampler:
@@ -189,16 +198,24 @@ class ThreadCpuSampler:
         self._done.set()
         self._thread.join()
 
-    def at(self, when: float) -> float:
-        """CPU seconds the thread had run at ``when`` (time.monotonic()).
+    def at(self, when: float, column: int = 1) -> float:
+        """CPU seconds the main thread had run at ``when`` (time.monotonic()).
 
         Raises:
             ValueError: ``when`` is outside the sampled time.
         """
-        for (t0, a), (t1, b) in zip(self.samples, self.samples[1:], strict=False):
-            if t0 <= when <= t1:
-                return a + (b - a) * (when - t0) / (t1 - t0)
+        for t0, t1 in zip(self.samples, self.samples[1:], strict=False):
+            if t0[0] <= when <= t1[0]:
+                return t0[column] + (t1[column] - t0[column]) * (when - t0[0]) / (t1[0] - t0[0])
         raise ValueError("outside the sampled time")
+
+    def process_at(self, when: float) -> float:
+        """CPU seconds the whole process had used at ``when`` (every thread; 10 ms ticks).
+
+        Raises:
+            ValueError: ``when`` is outside the sampled time.
+        """
+        return self.at(when, column=2)
 
 
 RAW_LOOP = """
@@ -220,16 +237,17 @@ while True:
 print("prompt", len(tokens), file=sys.stderr)
 vocab = llama_cpp.llama_model_get_vocab(llm.model)
 for line in sys.stdin:  # a line: one reply of at most that many tokens
-    n, first, last, longest = 0, None, None, 0.0
+    n, first, last, longest, cpu_first, cpu_last = 0, None, None, 0.0, 0.0, 0.0
     for token in llm.generate(tokens, temp=0.0, top_p=0.95, reset=True):
         if llama_cpp.llama_vocab_is_eog(vocab, token) or n >= int(line):
             break
         llm.detokenize([token])
         n += 1
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         longest = max(longest, now - last) if last else 0.0
         first, last = first or now, now
-    print((n - 1) / (last - first), longest, flush=True)
+        cpu_first, cpu_last = cpu_first or cpu, cpu
+    print((n - 1) / (last - first), longest, (cpu_last - cpu_first) / (n - 1), flush=True)
 """
 """The bare llama-cpp-python token loop on hearth's chat prompt: one reply per line read."""
 
@@ -248,16 +266,16 @@ class RawLoop:
         if quota is not None:
             quota.add(self.proc.pid)
 
-    def reply(self, max_tokens: int = MAX_TOKENS) -> tuple[float, float]:
-        """One reply: tokens/s, and the longest time between two tokens (ms), which no screen
-        can beat."""
+    def reply(self, max_tokens: int = MAX_TOKENS) -> tuple[float, float, float]:
+        """One reply: tokens/s, the longest time between two tokens (ms), which no screen can
+        beat, and the process's CPU time per token from the first token to the last (ms)."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         with ThreadCpuSampler(self.proc.pid):  # the same measuring load the TUI's replies bear
             self.proc.stdin.write(f"{max_tokens}\n")
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
-        tokens_per_s, longest_gap_s = line.split()
-        return float(tokens_per_s), 1000 * float(longest_gap_s)
+        tokens_per_s, longest_gap_s, cpu_per_token_s = line.split()
+        return float(tokens_per_s), 1000 * float(longest_gap_s), 1000 * float(cpu_per_token_s)
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -383,6 +401,7 @@ class HearthTui:
         worst = sorted(range(len(gaps)), key=gaps.__getitem__)[-3:][::-1]
         window = end - start
         ui_cpu = sampler.at(end) - sampler.at(start)
+        rest_cpu = sampler.process_at(end) - sampler.process_at(start) - ui_cpu
         streamed = sum(len(chunk) for when, chunk in writes if start <= when <= end)
         return {"tokens": tokens, "tokens_per_s": tps, "window_s": window, "updates": len(times),
                 "updates_per_s": len(times) / window, "longest_gap_ms": 1000 * max(gaps),
@@ -391,7 +410,8 @@ class HearthTui:
                                         for i in worst),
                 "ui_cpu_s": ui_cpu,
                 "ui_ms_per_update": 1000 * ui_cpu / max(1, len(times)),
-                "ui_share_pct": 100 * ui_cpu / window, "bytes_per_s": streamed / window}
+                "ui_share_pct": 100 * ui_cpu / window, "bytes_per_s": streamed / window,
+                "rest_ms_per_token": 1000 * rest_cpu / max(1, tokens - 1)}
 
     def close(self) -> None:
         self.tui.close()
@@ -404,11 +424,11 @@ def calibrate(quota: CpuQuota, raw_loop: RawLoop, idle_pid: int) -> None:
     proportional to its share of a core); print what was used. Process ``idle_pid`` is parked
     meanwhile."""
     quota.park(idle_pid)
-    rate, _ = raw_loop.reply(CALIBRATION_TOKENS)
+    rate, _, _ = raw_loop.reply(CALIBRATION_TOKENS)
     asked = quota.cores
     if not PI_RATE[0] <= rate <= PI_RATE[1]:
         quota.set(round(asked * PI_AIM / rate, 3))
-        rate, _ = raw_loop.reply(CALIBRATION_TOKENS)
+        rate, _, _ = raw_loop.reply(CALIBRATION_TOKENS)
     print(f"  quota {quota.cores:.3f} of a core (asked: {asked:.3f}): the raw loop's first "
           f"{CALIBRATION_TOKENS} tokens at {rate:.1f} tokens/s", flush=True)
     quota.add(idle_pid)
@@ -440,6 +460,8 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
                   f"{raws[-1][1]:.0f} ms); TUI {t['tokens_per_s']:.1f} tokens/s "
                   f"({t['tokens_per_s'] / raws[-1][0]:.3f} of raw), "
                   f"{t['tokens']} tokens, {t['updates']} updates in {t['window_s']:.1f} s, "
+                  f"CPU per token beyond the UI thread {t['rest_ms_per_token']:.2f} ms (raw "
+                  f"{raws[-1][2]:.2f}), "
                   f"longest gap {t['longest_gap_ms']:.0f} ms (first update {t['first_update_ms']:.0f} ms "
                   f"after the logged first token), UI thread {t['ui_cpu_s']:.2f} CPU s; "
                   f"longest gaps {t['worst_gaps']} into the stream", flush=True)
@@ -453,6 +475,7 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
     raw = statistics.median(r[0] for r in raws)
     ratios = [t["tokens_per_s"] / r[0] for t, r in zip(tuis, raws, strict=True)]
     raw_longest = statistics.median(r[1] for r in raws)
+    cpu_ratios = [t["rest_ms_per_token"] / r[2] for t, r in zip(tuis, raws, strict=True)]
     tui = {key: statistics.median(t[key] for t in tuis) for key in tuis[0] if key != "worst_gaps"}
     rows = [
         ("reply updates per second while streaming", f"{tui['updates']:.0f} / {tui['window_s']:.1f} s",
@@ -473,6 +496,9 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
          f"{statistics.median(ratios):.3f}", ">= 0.98"),
         ("  median tokens/s: TUI / raw", f"{tui['tokens_per_s']:.1f} / {raw:.1f}",
          f"{tui['tokens_per_s'] / raw:.3f}", "report"),
+        ("  CPU/token beyond the UI thread / raw's (ms)",
+         f"{tui['rest_ms_per_token']:.2f} / {statistics.median(r[2] for r in raws):.2f}",
+         f"{statistics.median(cpu_ratios):.3f}", "report"),
         ("bytes to the terminal per second", f"{tui['bytes_per_s'] * tui['window_s']:.0f} B / "
          f"{tui['window_s']:.1f} s", f"{tui['bytes_per_s'] / 1000:.1f} KB", "report"),
     ]
