@@ -16,6 +16,7 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.widgets.markdown import MarkdownBlock
 
 from engine import paths
 from engine.chat.history import HistoryStore
@@ -322,6 +323,40 @@ async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint()
         await pilot.pause(0.3)
         assert reply.markdown.source == "A first paragraph of words.\n\n"
         assert calls == ["layout", "repaint"], calls
+
+
+async def test_settled_blocks_are_not_rebuilt_when_more_blocks_come() -> None:
+    """A block in the Markdown widget stays as it is when the next blocks settle after it (Textual
+    re-parses the last block each time: a list was mounted again, a paragraph and a fence
+    re-rendered), and a list that goes on after a blank line is updated to hold its new item."""
+    app = ReplyApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        reply = app.query_one(ReplyView)
+        await reply.start_stream()
+
+        async def settle(text: str) -> list[MarkdownBlock]:
+            reply.write(text)
+            await pilot.pause(0.3)
+            return [child for child in reply.markdown.children if isinstance(child, MarkdownBlock)]
+
+        assert len((await settle("- one\n- two\n\n"))[0].children) == 2
+        grown, paragraph = await settle("- three\n\nx\ny\nz\n\n")
+        assert len(grown.children) == 3  # the list went on: updated
+        shown = paragraph._content
+        *_, listed = await settle("- a\n- b\n\n\n")
+        assert paragraph._content is shown  # not re-rendered
+        *_, after_list, text = await settle("A paragraph\nthat\ngoes\non\n\n")
+        assert after_list is listed  # not removed and mounted again
+        shown = text._content
+        *_, fence = await settle("```\ncode\n```\n\n\n\n")
+        assert text._content is shown
+        highlighted = fence._content
+        blocks = await settle("more\nlines\nof\ntext\n\n")
+        assert blocks[-2] is fence and fence._content is highlighted
+        assert [type(block).__name__ for block in blocks] == [
+            "MarkdownBulletList", "MarkdownParagraph", "MarkdownBulletList", "MarkdownParagraph",
+            "CodeBlock", "MarkdownParagraph"]
+        assert reply.markdown.source == reply.text
 
 
 @pytest.mark.parametrize("width", [20, 41, 80])

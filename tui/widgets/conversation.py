@@ -10,8 +10,9 @@ stream ends, the whole reply is rendered once more from the full text.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any, overload
 
 from textual import on
 from textual.app import ComposeResult
@@ -53,6 +54,47 @@ def _refreshed_once_mounted(base: type[MarkdownBlock]) -> Callable[..., Markdown
     return refresh
 
 
+class _RangeBefore:
+    """A block's ``source_range`` (lines of the Markdown's source, [start, end)) that remembers
+    the one it had before it was last set, as ``_range_before``: Markdown.append sets the last
+    block's range to the re-parsed one just before it asks the block to update itself
+    (textual.widgets._markdown, 8.x)."""
+
+    @overload
+    def __get__(self, block: None, owner: type) -> _RangeBefore: ...
+    @overload
+    def __get__(self, block: MarkdownBlock, owner: type) -> tuple[int, int]: ...
+    def __get__(self, block: MarkdownBlock | None, owner: type) -> tuple[int, int] | _RangeBefore:
+        return self if block is None else block.__dict__["_source_range"]
+
+    def __set__(self, block: MarkdownBlock, lines: tuple[int, int]) -> None:
+        block.__dict__["_range_before"] = block.__dict__.get("_source_range")
+        block.__dict__["_source_range"] = lines
+
+
+def _unchanged(block: MarkdownBlock, reparsed: MarkdownBlock) -> bool:
+    """Whether ``reparsed``, the reply's last block parsed again as text was appended, is
+    ``block`` as it is (a block with :class:`_RangeBefore`).
+
+    Each time complete blocks move to the Markdown widget, Textual re-parses from the start of its
+    last block and updates that block from the result: a paragraph re-rendered, and a list, a
+    quote or a table removed and mounted again, widget by widget, though it had not changed. The
+    reply's Markdown is only appended whole lines (:func:`~tui.widgets.stream_tail.settled_length`
+    cuts just after a newline), so lines already parsed never change: a block re-parsed to the
+    same range is the same block. One that grew (a list going on after a blank line) updates."""
+    return bool(block.__dict__.get("_range_before") == reparsed.source_range)
+
+
+def _kept_when_unchanged(base: type[MarkdownBlock]) -> Callable[..., Coroutine[Any, Any, None]]:
+    """``base._update_from_block``, doing nothing when the block is :func:`_unchanged`."""
+
+    async def _update_from_block(self: MarkdownBlock, reparsed: MarkdownBlock) -> None:
+        if not _unchanged(self, reparsed):
+            await base._update_from_block(self, reparsed)
+
+    return _update_from_block
+
+
 class CodeBlock(MarkdownFence, can_focus=True):
     """A fenced code block that takes focus, so its code can be copied on its own."""
 
@@ -67,6 +109,12 @@ class CodeBlock(MarkdownFence, can_focus=True):
         text: str
         what: str
 
+    source_range = _RangeBefore()
+
+    async def _update_from_block(self, block: MarkdownBlock) -> None:
+        if not _unchanged(self, block):
+            await super()._update_from_block(block)
+
     def action_copy_code(self) -> None:
         self.post_message(self.CopyRequested(self.code, "code block"))
 
@@ -75,12 +123,14 @@ def _laid_out_once(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
     """``block`` laid out once when it is added while a reply streams, not two or three times:
     without the layout and repaint Textual asks for when a widget's virtual size changes
     (tui.widgets.layout_size), nor those it remembers from before its mount
-    (:func:`_refreshed_once_mounted`). Same class name, so the Markdown's CSS still applies. (Code
+    (:func:`_refreshed_once_mounted`), and not updated again when the next blocks come
+    (:func:`_kept_when_unchanged`). Same class name, so the Markdown's CSS still applies. (Code
     fences scroll sideways and keep Textual's behaviour: a fence settling still costs a second
     layout, asked by its virtual size and by the label inside it.)"""
     return type(block.__name__, (block,), {
         "__module__": __name__, "virtual_size": set_by_layout(),
-        "refresh": _refreshed_once_mounted(block)})
+        "refresh": _refreshed_once_mounted(block),
+        "source_range": _RangeBefore(), "_update_from_block": _kept_when_unchanged(block)})
 
 
 @keeps_lines_when_taller
