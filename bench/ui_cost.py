@@ -59,8 +59,16 @@ def run_app(repo: str, turns: int, out: str) -> None:
             conversation = self.query_one(Conversation)
             for n in range(turns):
                 await conversation.add(UserMessage(f"Question {n}"), ReplyView(OLD_REPLY.format(n=n)))
+            conversation.anchor()
+            self.set_timer(0.5, self.ask)  # the earlier exchanges laid out first, as in a chat
+
+        async def ask(self) -> None:
+            conversation = self.query_one(Conversation)
             self.reply = ReplyView("", "streaming")
-            await conversation.add(UserMessage("go"), self.reply)
+            try:  # as the chat screen adds a reply about to stream
+                await conversation.add(UserMessage("go"), self.reply, streaming=True)
+            except TypeError:  # a revision from before messages were set aside while it streams
+                await conversation.add(UserMessage("go"), self.reply)
             conversation.anchor()
             await self.reply.start_stream()
             self.bar = self.query_one(StatusBar)

@@ -30,6 +30,7 @@ from tui.widgets.conversation import (
     Conversation,
     EarlierMessages,
     ReplyView,
+    SetAside,
     UserMessage,
 )
 from tui.widgets.status_bar import StatusBar
@@ -464,6 +465,54 @@ async def test_loading_every_reply_and_the_kv_state_run_on_one_engine_thread(
 # -- a long chat keeps few widgets ------------------------------------------------------------
 
 
+class ConversationApp(App):
+    def compose(self) -> ComposeResult:
+        yield Conversation()
+
+
+async def test_messages_off_screen_are_set_aside_while_a_reply_streams() -> None:
+    """While a reply streams, the messages above the last screenful are hidden (each layout
+    arranges every displayed widget) behind room of their height: what stays does not move, and
+    they come back when the user scrolls up to them."""
+    app = ConversationApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        conversation = app.query_one(Conversation)
+        await conversation.show([m for n in range(6) for m in (
+            ("user", f"question {n}", "done"), ("assistant", f"answer {n}\n\n" + LONG_REPLY, "done"))])
+        await pilot.pause(0.3)
+        before = {id(w): w.virtual_region for w in conversation.children}
+        messages = list(conversation.query("UserMessage, ReplyView"))
+        reply = ReplyView()
+        await conversation.add(UserMessage("go"), reply, streaming=True)
+        await reply.start_stream()
+        await pilot.pause(0.3)
+        aside = [w for w in messages if not w.display]
+        assert 0 < len(aside) < len(messages) and aside == messages[:len(aside)]
+        room = conversation.query_one(SetAside)
+        assert room.display and room.virtual_region.y == before[id(messages[0])].y
+        kept = messages[len(aside):]
+        assert [w.virtual_region for w in kept] == [before[id(w)] for w in kept]  # nothing moved
+        assert all(w.virtual_region_with_margin.bottom <= conversation.scroll_y for w in aside[-1:])
+        height = conversation.virtual_size.height
+        reply.write("Some words of the reply.")
+        # the user reads back, up to the last message set aside (not to the top: that mounts
+        # the earlier ones)
+        conversation.scroll_to(y=room.virtual_region.bottom - 2, animate=False)
+        await pilot.pause(0.3)
+        assert all(w.display for w in messages) and not conversation.query(SetAside)
+        assert [w.virtual_region for w in messages] == [before[id(w)] for w in messages]
+        assert conversation.virtual_size.height == height
+        # set aside again for the next reply; a new width brings them back (their heights change)
+        conversation.scroll_end(animate=False)
+        await pilot.pause(0.3)
+        await conversation.add(UserMessage("again"), ReplyView(), streaming=True)
+        await pilot.pause(0.3)
+        assert conversation.query(SetAside) and not messages[0].display
+        await pilot.resize_terminal(100, 24)
+        await pilot.pause(0.3)
+        assert all(w.display for w in messages) and not conversation.query(SetAside)
+
+
 ANSWER_TAIL = "\n\n- a\n- b"
 
 
@@ -512,8 +561,18 @@ async def test_long_chat_mounts_the_newest_messages_and_pages_back(gguf_path: Pa
         # a new reply at the end: the view follows it, then the oldest mounted ones are let go
         conversation.scroll_end(animate=False)
         await pilot.pause()
+        brought_back: list[int] = []  # messages set aside while it streamed, when it ended
+        bring_back = conversation.bring_back
+
+        async def counted() -> None:
+            brought_back.append(len(conversation._aside))
+            await bring_back()
+        conversation.bring_back = counted  # type: ignore[method-assign]
         await ask(pilot, "Say hi.")
         await wait_until(pilot, lambda: not screen.streaming and texts()[-2] == "Say hi.")
+        assert brought_back and brought_back[0] > 0, brought_back
+        assert all(w.display for w in conversation.query("UserMessage, ReplyView"))
+        assert not conversation.query(SetAside)
         await wait_until(pilot, lambda: len(texts()) == KEEP_MOUNTED)
         # (the widgets leave the DOM before trim() has finished removing them and counted them)
         await wait_until(pilot, lambda: f"{62 - KEEP_MOUNTED} earlier messages" in str(marker.render()))

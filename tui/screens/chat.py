@@ -191,7 +191,7 @@ class ChatScreen(Screen[None]):
         reply = ReplyView()
         self._reply = reply  # streaming from here: no second send while the widgets mount
         self._cancel = threading.Event()
-        await conversation.add(UserMessage(prompt), reply)
+        await conversation.add(UserMessage(prompt), reply, streaming=True)
         await reply.start_stream()
         conversation.anchor()
         hold_for_streaming()
@@ -291,6 +291,7 @@ class ChatScreen(Screen[None]):
         reply = self._reply
         if reply is None:
             return
+        await self.query_one(Conversation).bring_back()
         if message.prompt:  # nothing was sent: give the prompt back
             await reply.remove()
             user = self.query(UserMessage).last()
