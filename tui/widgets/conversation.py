@@ -331,11 +331,8 @@ class EarlierMessages(Static, can_focus=True):
 
 class SetAside(Widget):
     """Blank room as tall as the messages set aside while a reply streams (:class:`Conversation`),
-    so what is below it stays where it was and the scrollbar is unchanged."""
-
-    DEFAULT_CSS = """
-    SetAside { height: 0; margin: 1 0 0 0; }
-    """
+    so what is below it stays where it was and the scrollbar is unchanged (its height and top
+    margin are set from theirs)."""
 
 
 class Conversation(VerticalScroll):
@@ -405,8 +402,8 @@ class Conversation(VerticalScroll):
         (every fourth line, and each block that settles) arranges every displayed widget, and a
         finished reply is 5-30 of them: with five earlier exchanges mounted a streamed token
         cost 0.78 ms of the UI thread, 0.60 with them set aside, about what it costs in a new
-        chat (0.56; bench.ui_cost, medians of 3). They come back when the user scrolls up to where they were, when the
-        conversation is resized, and when the reply ends.
+        chat (0.56; bench.ui_cost, medians of 3). They come back when the user scrolls up to
+        where they were, when the conversation's width changes, and when the reply ends.
         """
         if streaming:
             self._set_aside()
