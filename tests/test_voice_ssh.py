@@ -6,6 +6,7 @@ with their own XDG directories; the Pi's come from sshd's SetEnv, as a real remo
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -130,6 +131,18 @@ def wait_for_notice(term: Tmux, text: str, timeout: float = 30) -> str:
     raise AssertionError(f"{text!r} never appeared in a notification:\n{term.screen()}")
 
 
+def wait_for_audio(term: Tmux, seconds: float, timeout: float = 30) -> None:
+    """Once the recording bar ("● REC  0.6 s ...") counts past ``seconds`` of audio received:
+    the recording connection is open and audio flows through it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counted = re.search(r"REC\s+(\d+\.\d) s", term.screen())
+        if counted and float(counted.group(1)) >= seconds:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the recording never counted {seconds} s of audio:\n{term.screen()}")
+
+
 def sox_rms(raw: Path, rate: int) -> tuple[float, float]:
     """(seconds, RMS amplitude 0..1) of a raw s16le mono file, as `sox ... -n stat` reads it."""
     done = subprocess.run(["sox", "-t", "raw", "-r", str(rate), "-e", "signed", "-b", "16", "-c", "1", str(raw),
@@ -187,7 +200,7 @@ def test_relay_killed_mid_recording_is_a_notice_and_the_chat_goes_on(machines: M
         relay = subprocess.run(["pgrep", "-f", f"voice.relay {machines.laptop_run}"], capture_output=True, text=True)
         [relay_pid] = [int(p) for p in relay.stdout.split()]
         term.key("C-r")
-        term.wait_for("REC", timeout=30)
+        wait_for_audio(term, seconds=0.5)  # the bar shows at the key press; the link is open once audio counts
         os.kill(relay_pid, signal.SIGKILL)
         notice = wait_for_notice(term, "closed mid-recording")
         assert "the recording is cancelled" in notice and "Traceback" not in term.screen()
@@ -214,7 +227,7 @@ def test_connection_killed_mid_recording_is_one_line_and_leaves_nothing(machines
         master = subprocess.run(["pgrep", "-f", "--", f"-M -S {machines.laptop_run}"], capture_output=True, text=True)
         [master_pid] = [int(p) for p in master.stdout.split()]
         term.key("C-r")
-        term.wait_for("REC", timeout=30)
+        wait_for_audio(term, seconds=0.5)
         os.kill(master_pid, signal.SIGKILL)
         screen = term.wait_for("connect-exit=1", timeout=30)
         assert "hearth: Connect: the connection to pi closed" in screen
