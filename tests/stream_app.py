@@ -1,12 +1,11 @@
 """A reply streaming in a real terminal, for tests/test_terminal.py: the tail's lines go to the
-terminal through tui.widgets.direct_draw (whole lines, or only the cells a token adds), and the
-test compares the screen with the one Textual's own full repaint draws. A status bar under the
-conversation shows figures that change with each word (longer and shorter), written through its
-changed cells. ctrl+t shows a
-notification (drawn over the reply), ctrl+s starts the stream, ctrl+l repaints the whole screen.
-How many draws of each kind went to the terminal directly is written to argv[1] (JSON; "status":
-the status bar's), and, as
-the test's own check of where cells land, how many token cells were aimed at screen cells a
+terminal through tui.widgets.direct_draw (whole lines, the cells a token adds, or those a word
+that wraps changes on two lines), and the test compares the screen with the one Textual's own full
+repaint draws. A status bar under the conversation shows figures that change with each word
+(longer and shorter), written through its changed cells. ctrl+t shows a notification (drawn over
+the reply), ctrl+s starts the stream, ctrl+l repaints the whole screen. How many draws of each
+kind went to the terminal directly is written to argv[1] (JSON; "status": the status bar's), and,
+as the test's own check of where cells land, how many token cells were aimed at screen cells a
 notification covers and how many of those were written anyway (over it)."""
 
 import json
@@ -26,10 +25,12 @@ from tui.widgets.conversation import Conversation, ReplyView
 from tui.widgets.status_bar import StatusBar
 
 TOKENS = [token for n in range(1, 400) for token in
-          [f"word{n}" + (",\nand" if n % 37 == 0 else "") + ("." if n % 53 == 0 else " ")]
+          (["wo", f"rd{n} "] if n % 3 == 0 else
+           [f"word{n}" + (",\nand" if n % 37 == 0 else "") + ("." if n % 53 == 0 else " ")])
           + (["\n", "\n"] if n % 53 == 0 else [])] + ["THE-END"]
-"""Words, a line break inside some, and paragraph breaks as two tokens that are only newlines
-(they move the tail's cursor)."""
+"""Words, a line break inside some, paragraph breaks as two tokens that are only newlines (they
+move the tail's cursor), and every third word in two tokens (its start at the end of a line moves
+to the next when the rest comes)."""
 
 
 class StreamApp(App[None]):
@@ -38,7 +39,7 @@ class StreamApp(App[None]):
     def __init__(self, count_file: Path) -> None:
         super().__init__()
         self.count_file = count_file
-        self.drawn = {"lines": 0, "cells": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0}
+        self.drawn = {"lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0}
         self.words = list(TOKENS)
 
     def compose(self) -> ComposeResult:
@@ -81,7 +82,7 @@ class StreamApp(App[None]):
 
 if __name__ == "__main__":
     app = StreamApp(Path(sys.argv[1]))
-    draw_now, draw_cells = stream_tail.draw_now, stream_tail.draw_cells
+    draw_now, draw_cells, draw_spans = stream_tail.draw_now, stream_tail.draw_cells, stream_tail.draw_spans
 
     def counted_lines(widget: Widget, first: int, count: int) -> bool:
         drawn = draw_now(widget, first, count)
@@ -108,11 +109,19 @@ if __name__ == "__main__":
         app.drawn["over_toast"] += drawn and under
         return drawn
 
+    def counted_spans(widget: Widget, spans: list[tuple[int, int, Strip]]) -> bool:
+        under = any(under_toast(widget, y, x, cells) for y, x, cells in spans)
+        drawn = draw_spans(widget, spans)
+        app.drawn["spans"] += drawn
+        app.drawn["aimed_under_toast"] += under
+        app.drawn["over_toast"] += drawn and under
+        return drawn
+
     def counted_status(widget: Widget, y: int, x: int, cells: Strip) -> bool:
         drawn = draw_cells(widget, y, x, cells)
         app.drawn["status"] += drawn
         return drawn
 
-    stream_tail.draw_now, stream_tail.draw_cells = counted_lines, counted_cells
+    stream_tail.draw_now, stream_tail.draw_cells, stream_tail.draw_spans = counted_lines, counted_cells, counted_spans
     status_bar.draw_cells = counted_status
     app.run()

@@ -264,9 +264,10 @@ async def test_the_cursor_stays_when_all_the_text_moves_to_the_markdown() -> Non
 
 
 async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A token that lengthens the last line writes only its own cells and the cursor's; one that
-    re-wrapping could change more with (a newline, a word that wraps, other than printable
-    ASCII) draws the lines from the first that changed, not the line above it as well."""
+    """A token that lengthens the last line writes only its own cells and the cursor's; a newline
+    or a word that wraps, only the cells it changes on the lines it changes (the cursor's cell
+    wiped, the word and the cursor on the next line); text other than printable ASCII draws the
+    lines from the first that changed, not the line above it as well."""
     drawn: list[tuple[int, int] | tuple[int, int, str]] = []
 
     def record_lines(widget: Widget, first: int, count: int) -> bool:
@@ -277,8 +278,13 @@ async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyP
         drawn.append((y, x, cells.text))
         return True
 
+    def record_spans(widget: Widget, spans: list[tuple[int, int, Strip]]) -> bool:
+        drawn.extend((y, x, cells.text) for y, x, cells in spans)
+        return True
+
     monkeypatch.setattr(stream_tail, "draw_now", record_lines)
     monkeypatch.setattr(stream_tail, "draw_cells", record_cells)
+    monkeypatch.setattr(stream_tail, "draw_spans", record_spans)
     async with streaming_reply() as (pilot, reply, tail):
         reply.write("one two three four five six seven eight nine")  # two lines at 37 columns
         await pilot.pause()
@@ -288,12 +294,15 @@ async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyP
         reply.write("\n")
         reply.write("x")
         reply.write("yz")
+        reply.write(" " + "v" * 30)
+        reply.write(" abcd")  # wraps: the cursor's cell wiped, the word and the cursor written
         reply.write(" café")
         reply.write(" " + "w" * 30)  # wraps
-        assert drawn == [(1, 10, " ten" + CURSOR), (1, 2), (2, 1), (2, 1, "yz" + CURSOR), (2, 1),
-                         (2, 2)]
-        assert [shown(tail, y) for y in range(4)] == ["one two three four five six seven",
-                                                      "eight nine ten", "xyz café", "w" * 30]
+        assert drawn == [(1, 10, " ten" + CURSOR), (1, 14, " "), (2, 0, CURSOR), (2, 0, "x" + CURSOR),
+                         (2, 1, "yz" + CURSOR), (2, 3, " " + "v" * 30 + CURSOR), (2, 34, " "),
+                         (3, 0, "abcd" + CURSOR), (3, 1), (3, 2)]
+        assert [shown(tail, y) for y in range(5)] == ["one two three four five six seven", "eight nine ten",
+                                                      "xyz " + "v" * 30, "abcd café", "w" * 30]
 
 
 async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint() -> None:

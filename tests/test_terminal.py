@@ -194,8 +194,10 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     # of 400 words, all but those that needed a layout were drawn directly (under a notification,
     # the part of the line left of it), and most by writing only the cells they add
     drawn = json.loads(count.read_text())
-    assert drawn["lines"] + drawn["cells"] > 300
+    assert drawn["lines"] + drawn["cells"] + drawn["spans"] > 300
     assert drawn["cells"] > (150 if toast else 300), drawn
+    # a word that wraps: the cells it changes on both lines (under a notification, whole lines)
+    assert drawn["spans"] > (30 if toast else 60), drawn
     assert drawn["status"] > 300, drawn  # the status bar: only its changed cells, nearly every word
     assert ("A-NOTICE" in streamed) == toast
     if toast:  # tokens ran on under the notification, and none of their cells was written over it

@@ -101,6 +101,39 @@ def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
     return True
 
 
+def draw_spans(widget: Widget, spans: list[tuple[int, int, Strip]]) -> bool:
+    """Write each ``(y, x, cells)`` of ``spans`` as :func:`draw_cells` writes one: ``cells`` at
+    cell ``x`` of content line ``y`` of ``widget``, all in one write to the terminal (a word that
+    wraps changes the end of one line and the start of the next).
+
+    Returns:
+        True when all were written; False (nothing written) when :func:`draw_now` could not draw
+        those lines, or any span is out of view or under another widget.
+    """
+    placed = _placed(widget) if spans else None
+    if placed is None:
+        return False
+    app, screen, region, clip = placed
+    offset = widget.content_offset
+    top = min(y for y, _, _ in spans)
+    rows = Region(region.x, region.y + offset.y + top, region.width,
+                  max(y for y, _, _ in spans) - top + 1)
+    view = rows.intersection(clip)
+    rights = _uncovered(widget, screen, view) if view == rows else None
+    if rights is None:
+        return False  # (a row out of view, or one with another widget over its start)
+    left = region.x + offset.x
+    for y, x, cells in spans:
+        if not view.x <= left + x <= left + x + cells.cell_length <= rights[y - top]:
+            return False
+    sequence = []
+    for y, x, cells in spans:
+        widget._styles_cache.set_dirty(Region(0, offset.y + y, region.width, 1))  # (a later frame renders it anew)
+        sequence.append(f"{_move_to(left + x, rows.y + y - top)}{cells.render(app.console)}")
+    _write(app, screen, "".join(sequence))
+    return True
+
+
 def _move_to(x: int, y: int) -> str:
     """The terminal sequence that moves the cursor to screen cell (x, y), counted from 0 (CUP,
     ECMA-48 8.3.21, counts from 1: rich's ``Control.move_to``)."""
@@ -124,12 +157,14 @@ def _write(app: App, screen: Screen, sequence: str) -> None:
 def style_on_screen(widget: Widget, y: int, x: int) -> Style | None:
     """The style of cell ``x`` of content line ``y`` of ``widget`` as its rendering draws it now
     (padding, colours and the app's line filters, such as NO_COLOR's): what cells given to
-    :func:`draw_cells` for that place must carry. None when the line has no such cell."""
+    :func:`draw_cells` for that place must carry: ``Style.null()`` for a cell drawn unstyled (a
+    blank after the text of a widget without a background), which renders as plain text too.
+    None when the line has no such cell."""
     offset, width = widget.content_offset, widget.outer_size.width
     widget._set_dirty(Region(-offset.x, y, width, 1))  # rendered from the widget as it is now
     (line,) = widget.render_lines(Region(0, offset.y + y, width, 1))
     for segment in line.crop(offset.x + x, offset.x + x + 1):
-        return segment.style
+        return segment.style or Style.null()
     return None
 
 

@@ -7,9 +7,10 @@ which parses and lays it out once per block. The rest, the block still being wri
 lines of the line being written re-wrapped when tokens arrive, and the screen lines that changed
 written straight to the terminal (tui.widgets.direct_draw), not through a Textual frame; a token
 that only lengthens the last line (most do) is not wrapped at all, and only its own cells are
-written. A layout runs only when the text reaches the last line of the room the tail keeps below
-it (every :data:`RESERVE_LINES` lines), after that line is drawn. A :data:`CURSOR` after the text shows
-where the next token goes, so a token that is only a newline or a space shows too. When the reply
+written; for one that wraps (or a newline), only the cells it changes on the lines it changes.
+A layout runs only when the text reaches the last line of the room the tail keeps below it
+(every :data:`RESERVE_LINES` lines), after that line is drawn. A :data:`CURSOR` after the text
+shows where the next token goes, so a token that is only a newline or a space shows too. When the reply
 ends, the whole text is rendered as Markdown once (tui.widgets.conversation.ReplyView.finish), so
 the final view is exactly the Markdown of the generated text.
 
@@ -18,6 +19,7 @@ Text reaching the tail is already inert (engine.sanitize): this widget never par
 
 from __future__ import annotations
 
+import os
 import re
 
 from rich.cells import cell_len
@@ -28,7 +30,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.direct_draw import draw_cells, draw_now, style_on_screen
+from tui.widgets.direct_draw import draw_cells, draw_now, draw_spans, style_on_screen
 from tui.widgets.layout_size import keeps_lines_when_taller, set_by_layout
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -89,6 +91,14 @@ that needed it and the screen (at a Pi-class share of a core a layout takes 100-
 time: bench/smooth_stream.py)."""
 
 
+def _plain(line: Strip) -> str | None:
+    """``line``'s characters when it is one run of printable ASCII in one style, else None."""
+    text = line.text
+    if not (text.isascii() and text.isprintable()) or len({segment.style for segment in line}) > 1:
+        return None
+    return text
+
+
 @keeps_lines_when_taller
 class StreamTail(Widget):
     """Plain text that grows at its end, redrawn a line at a time, with room for
@@ -130,6 +140,8 @@ class StreamTail(Widget):
         self._drawn_style: Style | None = None
         """The text's style as the widget's rendering draws it (its line filters applied), for
         :meth:`_append_in_place`; None until it is read from a rendered line."""
+        self._blank_style: Style | None = None
+        """A blank cell's style after the text as the rendering draws it, likewise."""
 
     def reset(self, text: str = "", reserve: bool = False) -> None:
         """Show ``text`` instead of what is shown, with :data:`RESERVE_LINES` of room below it
@@ -178,9 +190,10 @@ class StreamTail(Widget):
             return False
         self.text += fragment
         index, kept = len(self._wrapped) - 1, self._kept
-        row = self.line_count - len(self._wrapped[index]) + kept
+        row = first = self.line_count - len(self._wrapped[index]) + kept
         before = self._wrapped[index][kept:]  # the lines re-wrapping can change
         was_at = self._cursor_at()[0]
+        shown = self._rows_shown(first)
         pieces = fragment.split("\n")
         self._sources[-1] += pieces[0]
         if len(pieces) > 1:
@@ -199,9 +212,66 @@ class StreamTail(Widget):
             row = min([row] + [at for at in (was_at, now_at) if at >= 0])
         end = min(max(self.line_count, was_at + 1, now_at + 1), self._height)
         if end > row and self._width and (self.line_count > self._height
-                                          or not draw_now(self, row, end - row)):
+                                          or not (self._draw_changed_cells(shown, first, row, end)
+                                                  or draw_now(self, row, end - row))):
             self.refresh(Region(0, row, self.outer_size.width, end - row))  # drawn by the next frame
         return self.full
+
+    def _rows_shown(self, first: int) -> list[str | None]:
+        """The screen lines from ``first`` to the cursor's as drawn: each line's characters with
+        the cursor, or None for a line that is not one run of printable ASCII (one cell a
+        character) in one style."""
+        rows: list[str | None] = []
+        start = self.line_count
+        for lines in reversed(self._wrapped):  # (the lines from first on are the last ones)
+            if start <= first:
+                break
+            start -= len(lines)
+            rows[:0] = [_plain(strip) for strip in lines[max(0, first - start):]]
+        cursor_row, cell = self._cursor_at()
+        if cursor_row == self.line_count:
+            rows.append("")
+        if first <= cursor_row < first + len(rows) and rows[cursor_row - first] is not None:
+            rows[cursor_row - first] = rows[cursor_row - first][:cell] + CURSOR  # type: ignore[index]
+        return rows
+
+    def _draw_changed_cells(self, shown: list[str | None], first: int, row: int, end: int) -> bool:
+        """Write only the cells that changed on screen lines ``row .. end - 1``, given what
+        :meth:`_rows_shown` (from line ``first``) gave before the text changed: a word that
+        wraps adds to the end of one line and the start of the next, and the cursor leaves one
+        line for the next, so most of both lines stay as they are.
+
+        Returns:
+            True when written; False (nothing written) when a line before or after is not plain
+            text (:meth:`_rows_shown`), the styles are not known yet, or direct_draw cannot write
+            the cells: the caller then draws the lines whole.
+        """
+        if row < first:
+            return False
+        now = self._rows_shown(first)
+        if self._drawn_style is None:
+            written = next((y for y, line in enumerate(now) if line and line != CURSOR), None)
+            self._drawn_style = None if written is None else style_on_screen(self, first + written, 0)
+        if self._blank_style is None:
+            self._blank_style = style_on_screen(self, self._height - 1, self._width - 1) \
+                if self._height > self.line_count + 1 else None
+        text, blank = self._drawn_style, self._blank_style
+        if text is None or blank is None:
+            return False
+        spans = []
+        for y in range(row, end):
+            old = shown[y - first] if y - first < len(shown) else ""
+            new = now[y - first] if y - first < len(now) else ""
+            if old is None or new is None:
+                return False
+            if old == new:
+                continue
+            same = len(os.path.commonprefix([old, new]))
+            wiped = max(0, len(old) - len(new))
+            segments = [Segment(new[same:], text)] if len(new) > same else []
+            spans.append((y, same, Strip([*segments, Segment(" " * wiped, blank)] if wiped else segments,
+                                         len(new) - same + wiped)))
+        return draw_spans(self, spans) or not spans
 
     def _append_in_place(self, fragment: str) -> bool:
         """Draw ``fragment`` by writing only its cells and the cursor after the last character
@@ -236,7 +306,7 @@ class StreamTail(Widget):
         return True
 
     def notify_style_update(self) -> None:
-        self._drawn_style = None
+        self._drawn_style = self._blank_style = None
         super().notify_style_update()
 
     @property
