@@ -335,6 +335,47 @@ async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint()
         assert calls == ["layout", "repaint"], calls
 
 
+async def test_the_scrollbar_moved_by_a_layout_is_painted_in_that_layouts_frame() -> None:
+    """A tail that grows in a conversation taller than the view moves the scrollbar's thumb: the
+    layout's one repaint paints it, with no frame of its own after (tests/test_terminal.py checks
+    in a real terminal that the screen then equals a full repaint)."""
+
+    class ChatApp(App):
+        def compose(self) -> ComposeResult:
+            yield Conversation()
+
+    app = ChatApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        conversation = app.query_one(Conversation)
+        await conversation.add(*[UserMessage(f"question {n}") for n in range(6)])
+        conversation.anchor()
+        reply = ReplyView("", "streaming")
+        await conversation.add(reply)
+        await reply.start_stream()
+        await pilot.pause(0.3)
+        assert conversation.max_scroll_y > 0 and conversation.is_vertical_scroll_end
+        bar = conversation.vertical_scrollbar
+        position = bar.position
+        screen = app.screen
+        calls: list[str] = []
+        layout, repaint = screen._refresh_layout, screen._compositor_refresh
+
+        def counted_layout(*args: object, **kwargs: object) -> None:
+            calls.append("layout")
+            layout(*args, **kwargs)  # type: ignore[arg-type]
+
+        def counted_repaint() -> None:
+            calls.append("repaint")
+            repaint()
+
+        screen._refresh_layout = counted_layout  # type: ignore[method-assign]
+        screen._compositor_refresh = counted_repaint  # type: ignore[method-assign]
+        reply.write("one\ntwo\nthree\nfour\nfive")  # fills the tail's room: it grows
+        await pilot.pause(0.3)
+        assert bar.position > position and conversation.is_vertical_scroll_end
+        assert calls == ["layout", "repaint"], calls
+
+
 async def test_settled_blocks_are_not_rebuilt_when_more_blocks_come() -> None:
     """A block in the Markdown widget stays as it is when the next blocks settle after it (Textual
     re-parses the last block each time: a list was mounted again, a paragraph and a fence
