@@ -26,7 +26,7 @@ from tui import messages as events
 from tui.collector import hold_for_streaming, release_after_streaming
 from tui.frame_pacer import FramePacer
 from tui.screens.chats import ChatsScreen, Opened
-from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMessage
+from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMessage, warm_up_markdown
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.recording_bar import RecordingBar
@@ -91,6 +91,7 @@ class ChatScreen(Screen[None]):
         self._ui_loop = (asyncio.get_running_loop(), contextvars.copy_context())
         self.query_one("#conversation").anchor()
         self.query_one(PromptInput).focus()
+        self.call_after_refresh(warm_up_markdown)  # (after the first frame: the prompt is usable)
         if self.app.store.read_only:
             self.notify(f"{self.app.store.path} cannot be written: past chats can be read, new ones are "
                         "not saved.", title="History is read-only", severity="warning", timeout=10)
