@@ -14,6 +14,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets.markdown import MarkdownBlock
@@ -305,6 +306,25 @@ async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyP
                                                       "xyz " + "v" * 30, "abcd café", "w" * 30]
 
 
+def frames_of(screen: Screen) -> list[str]:
+    """The layouts and repaints ``screen`` does from now on, in order ("layout", "repaint"; a
+    layout's own repaint is counted too)."""
+    calls: list[str] = []
+    layout, repaint = screen._refresh_layout, screen._compositor_refresh
+
+    def counted_layout(*args: object, **kwargs: object) -> None:
+        calls.append("layout")
+        layout(*args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_repaint() -> None:
+        calls.append("repaint")
+        repaint()
+
+    screen._refresh_layout = counted_layout  # type: ignore[method-assign]
+    screen._compositor_refresh = counted_repaint  # type: ignore[method-assign]
+    return calls
+
+
 async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint() -> None:
     """The frame that moves a finished paragraph to the Markdown widget lays the screen out and
     repaints it once: no second layout for the new block's request from before its mount, no
@@ -315,20 +335,7 @@ async def test_a_block_moving_to_the_markdown_costs_one_layout_and_one_repaint()
         await reply.start_stream()
         reply.write("A first paragraph of words.\n\nThe next one")
         await pilot.pause(0.2)
-        screen = app.screen
-        calls: list[str] = []
-        layout, repaint = screen._refresh_layout, screen._compositor_refresh
-
-        def counted_layout(*args: object, **kwargs: object) -> None:
-            calls.append("layout")
-            layout(*args, **kwargs)  # type: ignore[arg-type]
-
-        def counted_repaint() -> None:
-            calls.append("repaint")
-            repaint()
-
-        screen._refresh_layout = counted_layout  # type: ignore[method-assign]
-        screen._compositor_refresh = counted_repaint  # type: ignore[method-assign]
+        calls = frames_of(app.screen)
         reply.write("\ngoes\non\nfor\nlines")  # outgrows the tail's room: the paragraph moves
         await pilot.pause(0.3)
         assert reply.markdown.source == "A first paragraph of words.\n\n"
@@ -356,20 +363,7 @@ async def test_the_scrollbar_moved_by_a_layout_is_painted_in_that_layouts_frame(
         assert conversation.max_scroll_y > 0 and conversation.is_vertical_scroll_end
         bar = conversation.vertical_scrollbar
         position = bar.position
-        screen = app.screen
-        calls: list[str] = []
-        layout, repaint = screen._refresh_layout, screen._compositor_refresh
-
-        def counted_layout(*args: object, **kwargs: object) -> None:
-            calls.append("layout")
-            layout(*args, **kwargs)  # type: ignore[arg-type]
-
-        def counted_repaint() -> None:
-            calls.append("repaint")
-            repaint()
-
-        screen._refresh_layout = counted_layout  # type: ignore[method-assign]
-        screen._compositor_refresh = counted_repaint  # type: ignore[method-assign]
+        calls = frames_of(app.screen)
         reply.write("one\ntwo\nthree\nfour\nfive")  # fills the tail's room: it grows
         await pilot.pause(0.3)
         assert bar.position > position and conversation.is_vertical_scroll_end
