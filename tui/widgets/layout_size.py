@@ -51,14 +51,28 @@ def keeps_lines_when_taller(cls: WidgetClass) -> WidgetClass:
 
     def _size_updated(self: Widget, size: Size, virtual_size: Size, container_size: Size,
                       layout: bool = True) -> bool:
-        styles = self.styles
         if size.width == self._size.width and size.height and self._size.height \
-                and styles.padding.top == styles.padding.bottom == 0 \
-                and styles.border_top[0] in ("", "none") and styles.border_bottom[0] in ("", "none") \
-                and styles.outline_top[0] in ("", "none") and styles.outline_bottom[0] in ("", "none") \
-                and self._border_title is None and self._border_subtitle is None:
+                and lines_kept_when_taller(self):
+            if size.height > self._size.height:
+                # its content is rendered anew at the new height for the new lines (not the
+                # cached lines): Textual draws a line past the content it last rendered as a
+                # blank in the widget's text colour too, where the content's blank has none
+                self._dirty_regions.add(size.region)
             self._size = size  # (so Widget._size_updated does not mark every line dirty)
         return size_updated(self, size, virtual_size, container_size, layout)
 
     cls._size_updated = _size_updated  # type: ignore[method-assign]
+    cls._keeps_lines_when_taller = True  # type: ignore[attr-defined]
     return cls
+
+
+def lines_kept_when_taller(widget: Widget) -> bool:
+    """Whether ``widget`` keeps its rendered lines through a layout that changes only its height
+    (:func:`keeps_lines_when_taller`): its class is decorated, and nothing is drawn along its top
+    or bottom edge now."""
+    styles = widget.styles
+    return getattr(widget, "_keeps_lines_when_taller", False) \
+        and styles.padding.top == styles.padding.bottom == 0 \
+        and styles.border_top[0] in ("", "none") and styles.border_bottom[0] in ("", "none") \
+        and styles.outline_top[0] in ("", "none") and styles.outline_bottom[0] in ("", "none") \
+        and widget._border_title is None and widget._border_subtitle is None
