@@ -54,6 +54,18 @@ def run_app(repo: str, turns: int, out: str) -> None:
                 return super().get_driver_class()
             return QuietLinuxDriver
 
+        def get_default_screen(self):  # type: ignore[no-untyped-def]
+            try:  # the chat screen's terminal scrolling, where the revision has it
+                from tui.widgets.terminal_scroll import TerminalScrollScreen
+            except ImportError:
+                return super().get_default_screen()
+
+            class ChatLike(TerminalScrollScreen):
+                def terminal_scrolled(self):  # type: ignore[no-untyped-def]
+                    return next((child for child in self.children if isinstance(child, Conversation)), None)
+
+            return ChatLike(id="_default")
+
         def compose(self) -> ComposeResult:
             yield Conversation()
             yield StatusBar()

@@ -3,10 +3,16 @@ terminal through tui.widgets.direct_draw (whole lines, the cells a token adds, o
 that wraps changes on two lines), and the test compares the screen with the one Textual's own full
 repaint draws. A status bar under the conversation shows figures that change with each word
 (longer and shorter), written through its changed cells. ctrl+t shows a notification (drawn over
-the reply), ctrl+s starts the stream, ctrl+l repaints the whole screen. How many draws of each
-kind went to the terminal directly is written to argv[1] (JSON; "status": the status bar's), and,
-as the test's own check of where cells land, how many token cells were aimed at screen cells a
-notification covers and how many of those were written anyway (over it)."""
+the reply), ctrl+s starts the stream (or goes on with it), ctrl+l repaints the whole screen, ctrl+u scrolls
+the conversation up three lines, ctrl+k to its fifth line, and ctrl+e changes the message at its top,
+then scrolls a line (each writes the counts below). The
+stream pauses after a frame in which the terminal moved the conversation's lines
+(tui.widgets.terminal_scroll), at most every :data:`PAUSE_EVERY` tokens, so the test can compare
+that screen too. At each pause and at the end, how many draws of each kind went to the terminal
+directly is written to argv[1] (JSON; "status": the status bar's; "scrolls": the frames that
+moved lines; "done" at the end), and, as the test's own check of where cells land, how many token
+cells were aimed at screen cells a notification covers and how many of those were written anyway
+(over it)."""
 
 import json
 import sys
@@ -15,14 +21,16 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets._toast import Toast
 
 import tui.widgets.status_bar as status_bar
 import tui.widgets.stream_tail as stream_tail
 from engine.chat.backend import ModelInfo
-from tui.widgets.conversation import Conversation, ReplyView
+from tui.widgets.conversation import Conversation, ReplyView, UserMessage
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.terminal_scroll import TerminalScrollScreen
 
 TOKENS = [token for n in range(1, 400) for token in
           (["wo", f"rd{n} "] if n % 3 == 0 else
@@ -33,14 +41,37 @@ move the tail's cursor), and every third word in two tokens (its start at the en
 to the next when the rest comes)."""
 
 
+PAUSE_EVERY = 40
+"""Tokens at least between two pauses of the stream."""
+
+
+class StreamScreen(TerminalScrollScreen):
+    def terminal_scrolled(self) -> Widget | None:
+        return next((child for child in self.children if isinstance(child, Conversation)), None)
+
+    def _scroll_terminal(self) -> str:
+        sequence = super()._scroll_terminal()
+        self.app.drawn["scrolls"] += bool(sequence)
+        self.app.scrolled_last = bool(sequence)
+        return sequence
+
+
 class StreamApp(App[None]):
-    BINDINGS = [("ctrl+t", "toast"), ("ctrl+s", "stream"), ("ctrl+l", "repaint")]
+    BINDINGS = [("ctrl+t", "toast"), ("ctrl+s", "stream"), ("ctrl+l", "repaint"), ("ctrl+u", "scroll_up"),
+                ("ctrl+k", "near_top"), ("ctrl+e", "edit")]
 
     def __init__(self, count_file: Path) -> None:
         super().__init__()
         self.count_file = count_file
-        self.drawn = {"lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0}
+        self.scrolled_last = False
+        """Whether the terminal moved the conversation's lines in the last frame."""
+        self.since_pause = 0
+        self.timer: Timer | None = None
+        self.drawn = {"done": False, "scrolls": 0, "lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0}
         self.words = list(TOKENS)
+
+    def get_default_screen(self) -> StreamScreen:
+        return StreamScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield Conversation()
@@ -49,7 +80,7 @@ class StreamApp(App[None]):
     async def on_mount(self) -> None:
         self.reply = ReplyView("", "streaming")
         conversation = self.query_one(Conversation)
-        await conversation.add(self.reply)
+        await conversation.add(UserMessage("MARK-0"), self.reply)
         conversation.anchor()  # follow the end, as the chat screen's conversation does
         await self.reply.start_stream()
         self.query_one(StatusBar).set_model(ModelInfo(name="a-model", quantization="Q4_1", n_ctx=2048),
@@ -59,7 +90,28 @@ class StreamApp(App[None]):
         self.notify("A-NOTICE over the reply", timeout=600)
 
     def action_stream(self) -> None:
-        self.set_interval(0.01, self.next_word)
+        if self.timer is None:
+            self.timer = self.set_interval(0.01, self.next_word)
+        else:
+            self.timer.resume()
+
+    def action_scroll_up(self) -> None:
+        self.query_one(Conversation).scroll_relative(y=-3, animate=False)
+        self.set_timer(0.3, self.write_counts)
+
+    def action_near_top(self) -> None:
+        self.query_one(Conversation).scroll_to(y=4, animate=False)
+        self.set_timer(0.3, self.write_counts)
+
+    def action_edit(self) -> None:
+        """The message at the top changes, and the conversation scrolls a line (Textual draws
+        the change in a frame of its own first, then the scroll)."""
+        self.query_one(UserMessage).update("MARK-1", layout=False)
+        self.query_one(Conversation).scroll_relative(y=-1, animate=False)
+        self.set_timer(0.3, self.write_counts)
+
+    def write_counts(self) -> None:
+        self.count_file.write_text(json.dumps(self.drawn))
 
     def action_repaint(self) -> None:
         self.screen.refresh()
@@ -67,7 +119,14 @@ class StreamApp(App[None]):
             widget.refresh()
 
     async def next_word(self) -> None:
+        if self.scrolled_last and self.since_pause >= PAUSE_EVERY and self.words:
+            assert self.timer is not None
+            self.timer.pause()
+            self.since_pause = 0
+            self.count_file.write_text(json.dumps(self.drawn))
+            return
         if self.words:
+            self.since_pause += 1
             self.reply.write(self.words.pop(0))
             # the figures get longer and shorter; the last three: 1234 tok/s, 7 tok/s (shorter:
             # blanks), 9 tok/s (as long: from the changed digit of ctx to that of tok/s)
@@ -77,6 +136,7 @@ class StreamApp(App[None]):
                 len(self.words), [5.0, 1234.0, 50.0, 7.0][len(self.words) % 4])
             bar.refresh_text(at_once=True)
             if not self.words:
+                self.drawn["done"] = True
                 self.count_file.write_text(json.dumps(self.drawn))
 
 

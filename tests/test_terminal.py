@@ -184,20 +184,34 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
         term.key("C-t")
         term.wait_for("A-NOTICE")
     term.key("C-s")
-    term.wait_for("THE-END")
-    deadline = time.monotonic() + 10
-    while not count.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.3)
-    streamed = term.tmux("capture-pane", "-p", "-e")
+    pauses = 0
+    while True:  # at each pause after a frame that moved the lines, and at the end
+        deadline = time.monotonic() + 20
+        while not count.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        drawn = json.loads(count.read_text())
+        count.unlink()
+        time.sleep(0.3)
+        streamed = term.tmux("capture-pane", "-p", "-e")
+        if drawn["done"]:
+            break
+        term.key("C-l")
+        time.sleep(0.5)
+        repainted = term.tmux("capture-pane", "-p", "-e")
+        assert repainted == streamed, _differing_lines(pauses, streamed, repainted)
+        pauses += 1
+        term.key("C-s")
+    assert "THE-END" in streamed
+    assert pauses >= 3, drawn
     # of 400 words, all but those that needed a layout were drawn directly (under a notification,
     # the part of the line left of it), and most by writing only the cells they add
-    drawn = json.loads(count.read_text())
     assert drawn["lines"] + drawn["cells"] + drawn["spans"] > 300
     assert drawn["cells"] > (150 if toast else 300), drawn
     # a word that wraps: the cells it changes on both lines (under a notification, whole lines)
     assert drawn["spans"] > (30 if toast else 60), drawn
+    # the layouts that grew the reply had the terminal move the conversation's lines up
+    assert drawn["scrolls"] > 5, drawn
     assert drawn["status"] > 300, drawn  # the status bar: only its changed cells, nearly every word
     assert ("A-NOTICE" in streamed) == toast
     if toast:  # tokens ran on under the notification, and none of their cells was written over it
@@ -206,6 +220,33 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     term.key("C-l")
     time.sleep(0.5)
     assert term.tmux("capture-pane", "-p", "-e") == streamed
+    # scrolling back: the terminal moves the lines down, and the screen is a full repaint's; the
+    # same for a message just changed that the terminal then moves (the one at the top)
+    scrolls = drawn["scrolls"]
+    for keys in (["C-u"] * 4, ["C-k", "C-u", "C-e"]):
+        for key in keys:
+            count.unlink(missing_ok=True)
+            term.key(key)
+            deadline = time.monotonic() + 10
+            while not count.exists():
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        scrolled = term.tmux("capture-pane", "-p", "-e")
+        moved = json.loads(count.read_text())["scrolls"]
+        assert moved >= scrolls + len(keys) - 1, (keys, moved, scrolls)  # (the first is a full repaint)
+        scrolls = moved
+        term.key("C-l")
+        time.sleep(0.5)
+        repainted = term.tmux("capture-pane", "-p", "-e")
+        assert repainted == scrolled, _differing_lines(-1, scrolled, repainted)
+    assert "MARK-1" in scrolled
+
+
+def _differing_lines(pause: int, streamed: str, repainted: str) -> str:
+    """The lines of two captures of the screen that differ (pause -1: after scrolling back)."""
+    lines = [f"line {y}:\n  streamed:  {a!r}\n  repainted: {b!r}"
+             for y, (a, b) in enumerate(zip(streamed.splitlines(), repainted.splitlines(), strict=True)) if a != b]
+    return f"at pause {pause}, the screen differs from a full repaint:\n" + "\n".join(lines)
 
 
 async def test_driver_writes_on_flush_from_its_own_thread_and_outlives_a_gone_terminal() -> None:

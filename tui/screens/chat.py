@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 
 from engine import paths
 from engine.chat import session as session_events
@@ -31,6 +30,7 @@ from tui.widgets.key_footer import KeyFooter
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.recording_bar import RecordingBar
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.terminal_scroll import TerminalScrollScreen
 
 if TYPE_CHECKING:
     from engine.models.store import Pulled
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from voice.listen import Level
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(TerminalScrollScreen):
     """One conversation at a time; replies stream from a thread worker in batches."""
 
     app: HearthApp  # this screen runs only in hearth's app: its typed `app`
@@ -75,6 +75,9 @@ class ChatScreen(Screen[None]):
         self._status = StatusBar(id="status")
         self._ui_loop: tuple[asyncio.AbstractEventLoop, contextvars.Context]
         """The UI thread's event loop and the screen's context (set when it is mounted)."""
+
+    def terminal_scrolled(self) -> Conversation | None:
+        return next((child for child in self.children if isinstance(child, Conversation)), None)
 
     @property
     def streaming(self) -> bool:

@@ -97,7 +97,7 @@ def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
     if not start <= left + x <= left + x + cells.cell_length <= end:
         return False
     widget._styles_cache.set_dirty(known.stale)  # its cached line is stale (a later frame renders it anew)
-    _write(app, known.screen, f"{_move_to(left + x, screen_y)}{cells.render(app.console)}")
+    _write(app, known.screen, f"{move_to(left + x, screen_y)}{cells.render(app.console)}")
     return True
 
 
@@ -129,12 +129,12 @@ def draw_spans(widget: Widget, spans: list[tuple[int, int, Strip]]) -> bool:
     sequence = []
     for y, x, cells in spans:
         widget._styles_cache.set_dirty(Region(0, offset.y + y, region.width, 1))  # (a later frame renders it anew)
-        sequence.append(f"{_move_to(left + x, rows.y + y - top)}{cells.render(app.console)}")
+        sequence.append(f"{move_to(left + x, rows.y + y - top)}{cells.render(app.console)}")
     _write(app, screen, "".join(sequence))
     return True
 
 
-def _move_to(x: int, y: int) -> str:
+def move_to(x: int, y: int) -> str:
     """The terminal sequence that moves the cursor to screen cell (x, y), counted from 0 (CUP,
     ECMA-48 8.3.21, counts from 1: rich's ``Control.move_to``)."""
     return f"\x1b[{y + 1};{x + 1}H"
@@ -146,7 +146,7 @@ def _write(app: App, screen: Screen, sequence: str) -> None:
     in one write to the driver, flushed (hearth's driver writes from this thread:
     tui.input_driver; Textual's own hands the write to its writer thread, which flushes)."""
     cursor = screen.outer_size.clamp_offset(app.cursor_position)
-    sequence += _move_to(cursor.x, cursor.y)
+    sequence += move_to(cursor.x, cursor.y)
     if app._sync_available:
         sequence = f"{SYNC_START}{sequence}{SYNC_END}"
     assert app._driver is not None
