@@ -142,6 +142,20 @@ class ReplyMarkdown(Markdown):
     virtual_size = set_by_layout()
     """No second layout or repaint each time the reply's Markdown grows by a block."""
 
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> ReplyMarkdown:
+        """As Textual's, but a layout asked for without regions (Textual asks for one, with a
+        repaint, when blocks are mounted) does not repaint the whole widget: it draws only its
+        background, and the layout repaints every block it places or moves and the place of
+        every block removed (``Compositor.reflow``). While a reply streams in a scrolled
+        conversation, the repaint of the whole widget made each block that settled repaint
+        every line of the reply on screen, not only the lines the terminal's move of them
+        cannot show (tui.widgets.terminal_scroll)."""
+        if layout and not regions and not recompose:
+            repaint = False
+            self.clear_cached_dimensions()  # (what a repaint does too: its height is measured anew)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
 
 class UserMessage(Static):
     """The user's words, shown as plain text: never parsed as markup, and made inert (a paste or
