@@ -148,6 +148,8 @@ class TerminalScrollScreen(Screen[Any]):
                 continue  # (away from the lines moved: painted as Textual asked)
             region = geometry.region
             asked = self._repaints_asked.get(widget) if widget in changed else set()
+            if widget._repaint_regions:  # asked for since the layout began: painted now, not in a frame after
+                asked = None if asked is None else {*asked, *widget._exchange_repaint_regions()}
             if old is not None and asked is not None and old.region.x == region.x \
                     and old.region.width == region.width and old.region.y - shift == region.y \
                     and (old.region.height == region.height or lines_kept_when_taller(widget)):
