@@ -27,6 +27,7 @@ is pinned below 9 in pyproject.toml).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from textual._ansi_sequences import SYNC_END, SYNC_START
@@ -55,7 +56,7 @@ class TerminalScrollScreen(Screen[Any]):
         self._repaints_asked: dict[Widget, set[Region]] = {}
         """The regions (in each widget's own cells) the widgets to repaint asked for, as the
         last layout began."""
-        self._bar_drawn: list[Any] | None = None
+        self._bar_drawn: tuple[Any, ...] | None = None
         """What each line of the container's vertical scrollbar shows on the terminal
         (:func:`_bar_cells`); None when not known."""
 
@@ -196,17 +197,24 @@ class TerminalScrollScreen(Screen[Any]):
         return "".join(drawn)
 
 
-def _bar_cells(bar: ScrollBar) -> list[Any] | None:
+def _bar_cells(bar: ScrollBar) -> tuple[Any, ...] | None:
     """What each line of a vertical scrollbar shows (comparable, not rendered: the thumb's
-    characters and styles from Textual's ``ScrollBarRender.render_bar``, which is cheap); None
-    when its renderable is not a ``ScrollBarRender``."""
+    characters and styles from Textual's ``ScrollBarRender.render_bar``); None when its renderable
+    is not a ``ScrollBarRender``."""
     renderable = bar.render()
     if not isinstance(renderable, ScrollBarRender) or not bar.size.height:
         return None
-    cells = ScrollBarRender.render_bar(
-        size=bar.size.height, virtual_size=renderable.virtual_size, window_size=renderable.window_size,
-        position=renderable.position, thickness=renderable.thickness, vertical=True)
-    return [(segment.text, segment.style, renderable.style) for segment in cells.segments]
+    return _bar_segments(bar.size.height, renderable.virtual_size, renderable.window_size,
+                         renderable.position, renderable.thickness, renderable.style)
+
+
+@lru_cache(maxsize=16)
+def _bar_segments(height: int, virtual_size: float, window_size: float, position: float,
+                  thickness: int, style: Any) -> tuple[Any, ...]:
+    """(Cached: a scrollbar is compared after every frame, and mostly has not changed.)"""
+    cells = ScrollBarRender.render_bar(size=height, virtual_size=virtual_size, window_size=window_size,
+                                       position=position, thickness=thickness, vertical=True)
+    return tuple((segment.text, segment.style, style) for segment in cells.segments)
 
 
 class RowCompositor(Compositor):
