@@ -61,8 +61,7 @@ def run_app(repo: str, turns: int, out: str) -> None:
                 return super().get_default_screen()
 
             class ChatLike(TerminalScrollScreen):
-                def terminal_scrolled(self):  # type: ignore[no-untyped-def]
-                    return next((child for child in self.children if isinstance(child, Conversation)), None)
+                SCROLLED_BY_TERMINAL = Conversation
 
             return ChatLike(id="_default")
 

@@ -46,8 +46,7 @@ PAUSE_EVERY = 40
 
 
 class StreamScreen(TerminalScrollScreen):
-    def terminal_scrolled(self) -> Widget | None:
-        return next((child for child in self.children if isinstance(child, Conversation)), None)
+    SCROLLED_BY_TERMINAL = Conversation
 
     def _scroll_terminal(self) -> str:
         sequence = super()._scroll_terminal()

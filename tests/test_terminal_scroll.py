@@ -19,12 +19,11 @@ REPLY = ("A paragraph that wraps over more than one line of the terminal, " * 3 
 
 
 class Chat(TerminalScrollScreen):
+    SCROLLED_BY_TERMINAL = Conversation
+
     def compose(self) -> ComposeResult:
         yield Conversation()
         yield Widget(id="below")
-
-    def terminal_scrolled(self) -> Conversation:
-        return self.query_one(Conversation)
 
 
 class ChatApp(App[None]):

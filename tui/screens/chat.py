@@ -51,6 +51,8 @@ class ChatScreen(TerminalScrollScreen):
         Binding("ctrl+y", "copy_reply", "Copy", priority=True),  # over the prompt's redo
     ]
 
+    SCROLLED_BY_TERMINAL = Conversation
+
     DEFAULT_CSS = """
     ChatScreen { layout: vertical; }
     #conversation { height: 1fr; padding: 0; scrollbar-size-vertical: 1; }
@@ -75,9 +77,6 @@ class ChatScreen(TerminalScrollScreen):
         self._status = StatusBar(id="status")
         self._ui_loop: tuple[asyncio.AbstractEventLoop, contextvars.Context]
         """The UI thread's event loop and the screen's context (set when it is mounted)."""
-
-    def terminal_scrolled(self) -> Conversation | None:
-        return next((child for child in self.children if isinstance(child, Conversation)), None)
 
     @property
     def streaming(self) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from textual._ansi_sequences import SYNC_END, SYNC_START
 from textual._compositor import Compositor, CompositorMap
@@ -46,6 +46,10 @@ class TerminalScrollScreen(Screen[Any]):
     """A screen whose :meth:`terminal_scrolled` container is scrolled by the terminal when a
     layout or a scroll moves its content up or down (see the module's docstring)."""
 
+    SCROLLED_BY_TERMINAL: ClassVar[type[Widget] | None] = None
+    """The class of the container (a child of the screen; the first such) whose lines the
+    terminal moves."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._compositor = RowCompositor()
@@ -62,7 +66,8 @@ class TerminalScrollScreen(Screen[Any]):
 
     def terminal_scrolled(self) -> Widget | None:
         """The scrolling container whose lines the terminal moves (None: none)."""
-        return None
+        kind = self.SCROLLED_BY_TERMINAL
+        return None if kind is None else next((child for child in self.children if isinstance(child, kind)), None)
 
     def _refresh_layout(self, size: Any = None, scroll: bool = False) -> None:
         self._layouts_since_paint += 1
