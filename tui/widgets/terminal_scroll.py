@@ -177,8 +177,8 @@ class TerminalScrollScreen(Screen[Any]):
 
     def _bar_lines(self, bar: ScrollBar | None, now: CompositorMap, band: Region, shift: int) -> str:
         """The vertical scrollbar's lines outside ``band`` (the frame paints the band) that differ
-        from what the move left there, rendered. (Rendering a widget's lines through Textual's
-        styles costs about 0.06 ms a line here: the whole bar, 1.2 ms.)"""
+        from what the move left there, rendered. (Rendering a scrollbar's lines through Textual's
+        styles costs about 0.27 ms and 0.04 ms a line here: its whole column, 1.2 ms.)"""
         if bar is None or bar not in now:
             return ""
         geometry = now[bar]
