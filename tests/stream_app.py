@@ -122,7 +122,7 @@ class StreamApp(App[None]):
             assert self.timer is not None
             self.timer.pause()
             self.since_pause = 0
-            self.count_file.write_text(json.dumps(self.drawn))
+            self.write_counts()
             return
         if self.words:
             self.since_pause += 1
@@ -136,7 +136,7 @@ class StreamApp(App[None]):
             bar.refresh_text(at_once=True)
             if not self.words:
                 self.drawn["done"] = True
-                self.count_file.write_text(json.dumps(self.drawn))
+                self.write_counts()
 
 
 if __name__ == "__main__":

@@ -186,11 +186,7 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     term.key("C-s")
     pauses = 0
     while True:  # at each pause after a frame that moved the lines, and at the end
-        deadline = time.monotonic() + 20
-        while not count.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        drawn = json.loads(count.read_text())
+        drawn = _counts_written(count, 20)
         count.unlink()
         time.sleep(0.3)
         streamed = term.tmux("capture-pane", "-p", "-e")
@@ -227,12 +223,8 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
         for key in keys:
             count.unlink(missing_ok=True)
             term.key(key)
-            deadline = time.monotonic() + 10
-            while not count.exists():
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            moved = _counts_written(count, 10)["scrolls"]
         scrolled = term.tmux("capture-pane", "-p", "-e")
-        moved = json.loads(count.read_text())["scrolls"]
         assert moved >= scrolls + len(keys) - 1, (keys, moved, scrolls)  # (the first is a full repaint)
         scrolls = moved
         term.key("C-l")
@@ -240,6 +232,15 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
         repainted = term.tmux("capture-pane", "-p", "-e")
         assert repainted == scrolled, _differing_lines(-1, scrolled, repainted)
     assert "MARK-1" in scrolled
+
+
+def _counts_written(count: Path, seconds: float) -> dict:
+    """The stream app's counts, once it has written them (within ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while not count.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return json.loads(count.read_text())
 
 
 def _differing_lines(pause: int, streamed: str, repainted: str) -> str:
