@@ -75,7 +75,7 @@ def no_cancel() -> threading.Event:
 @pytest.fixture(scope="session")
 def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real speech, silence and noise, and ALSA capture devices playing them (filemic,
-    filemic48, silentmic, noisymic) for PortAudio in this process and its children."""
+    filemic48, silentmic, noisymic, clockedmic) for PortAudio in this process and its children."""
     from tests.voicefixtures import install
 
     return install(tmp_path_factory.mktemp("audio"))

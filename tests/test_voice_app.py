@@ -58,7 +58,7 @@ async def test_silence_says_it_did_not_catch_that(audio, speech_model, gguf_path
 
 
 async def test_escape_cancels_a_recording(audio, speech_model, gguf_path) -> None:
-    app = voice_app(gguf_path, speech_model, input_device="silentmic", max_seconds=600)
+    app = voice_app(gguf_path, speech_model, input_device="clockedmic", max_seconds=600)
     async with app.run_test(size=SIZE) as pilot:
         bar = app.screen.query_one(RecordingBar)
         await pilot.press("ctrl+r")

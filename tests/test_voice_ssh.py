@@ -21,7 +21,7 @@ import pytest
 
 from tests.sshd import HOST_ALIAS, Server, sshd
 from tests.test_terminal import NATIVE_AUDIO_MARKERS, REPO, Tmux
-from tests.voicefixtures import make_audio
+from tests.voicefixtures import ClockedSilence, make_audio
 
 pytestmark = [pytest.mark.voice, pytest.mark.terminal]
 REMOTE_HEARTH = str(Path(sys.executable).parent / "hearth")
@@ -51,12 +51,13 @@ class Machines:
     def pi_run(self) -> Path:
         return Path(self.pi_env["XDG_RUNTIME_DIR"])
 
-    def laptop_devices(self, microphone: str) -> None:
-        """The laptop's ALSA devices: ``laptopmic`` playing ``microphone`` (raw 16 kHz s16le; after
-        its end the device gives silence) and ``laptopspeaker`` writing what is played to a file."""
+    def laptop_devices(self, microphone: str | Path) -> None:
+        """The laptop's ALSA devices: ``laptopmic`` playing ``microphone`` (raw 16 kHz s16le, or a
+        :class:`ClockedSilence`; after its end the device gives silence) and ``laptopspeaker``
+        writing what is played to a file."""
         (self.root / "laptop" / "asound.conf").write_text(
             "</usr/share/alsa/alsa.conf>\n"
-            f'pcm.laptopmic {{\n type file\n slave.pcm "null"\n file "/dev/null"\n infile "{microphone}"\n format "raw"\n}}\n'
+            f'pcm.laptopmic {{\n type file\n slave.pcm "null"\n file "/dev/null"\n infile "{os.fspath(microphone)}"\n format "raw"\n}}\n'
             f'pcm.laptopspeaker {{\n type file\n slave.pcm "null"\n file "{self.speaker_out}"\n format "raw"\n}}\n')
         config = self.root / "laptop" / "config" / "hearth"
         config.mkdir(parents=True, exist_ok=True)
@@ -105,6 +106,15 @@ def machines(tmp_path: Path, gguf_path: Path, speech_model: Path, sounds) -> Mac
         finally:
             shutil.rmtree(m.laptop_run, ignore_errors=True)
             shutil.rmtree(m.pi_run, ignore_errors=True)
+
+
+@pytest.fixture
+def clocked_silence(tmp_path: Path):
+    silence = ClockedSilence(tmp_path / "silence.fifo")
+    try:
+        yield silence
+    finally:
+        silence.close()
 
 
 def laptop_terminal(machines: Machines, tmp_path: Path) -> Tmux:
@@ -189,11 +199,12 @@ def test_spoken_question_on_the_laptop_is_answered_on_the_pi_and_spoken_back(mac
 
 
 @pytest.mark.model
-def test_relay_killed_mid_recording_is_a_notice_and_the_chat_goes_on(machines: Machines, sounds, tmp_path: Path) -> None:
+def test_relay_killed_mid_recording_is_a_notice_and_the_chat_goes_on(machines: Machines, clocked_silence,
+                                                                     tmp_path: Path) -> None:
     """The laptop's end of the audio connection killed while the Pi records (a silent microphone
-    and max_seconds 600 keep the recording going): one notice, no traceback, the chat answers
-    typed questions; afterwards nothing is left on either side."""
-    machines.laptop_devices(sounds["silence"])
+    at a microphone's pace and max_seconds 600 keep the recording going): one notice, no
+    traceback, the chat answers typed questions; afterwards nothing is left on either side."""
+    machines.laptop_devices(clocked_silence)
     term = laptop_terminal(machines, tmp_path)
     try:
         start_chat(term, machines)
@@ -215,12 +226,12 @@ def test_relay_killed_mid_recording_is_a_notice_and_the_chat_goes_on(machines: M
     assert machines.leftovers() == []
 
 
-def test_connection_killed_mid_recording_is_one_line_and_leaves_nothing(machines: Machines, sounds,
+def test_connection_killed_mid_recording_is_one_line_and_leaves_nothing(machines: Machines, clocked_silence,
                                                                          tmp_path: Path) -> None:
     """The SSH connection itself killed while the Pi records: hearth connect says so in one
     line (no traceback); the Pi's hearth exits on the hang-up and removes its socket; nothing is
     left on either side, no process lingers."""
-    machines.laptop_devices(sounds["silence"])
+    machines.laptop_devices(clocked_silence)
     term = laptop_terminal(machines, tmp_path)
     try:
         start_chat(term, machines)

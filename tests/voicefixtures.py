@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 import wave
 from pathlib import Path
 
@@ -62,8 +64,48 @@ def make_audio(directory: Path) -> dict[str, Path]:
     return files
 
 
-DEVICES = {"filemic": "question16", "filemic48": "question48", "silentmic": "silence", "noisymic": "noise"}
-"""ALSA capture device name -> the recording it plays."""
+class ClockedSilence:
+    """A FIFO that silence is written into at a microphone's pace (16 kHz s16le mono, 20 ms at a
+    time): as the infile of a file-backed ALSA device it clocks the capture as a microphone is
+    (here at about twice real time: ALSA's file plugin counts a whole period for each read, whatever
+    the pipe held). The null slave alone delivers audio as fast as it is read: a recording of
+    ``max_seconds`` 600 was over in a second or two, sometimes before the test broke it."""
+
+    BLOCK_S = 0.02
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        os.mkfifo(path)
+        # (read-write: the FIFO always has a writer, so ALSA's opens of it never wait; non-blocking:
+        # while no recording reads, the pipe keeps its last seconds and the rest is dropped)
+        self._fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write, daemon=True, name="clocked-silence")
+        self._thread.start()
+
+    def _write(self) -> None:
+        block = bytes(int(16000 * self.BLOCK_S) * 2)
+        due = time.monotonic()
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            try:
+                os.write(self._fd, block)
+            except BlockingIOError:
+                pass
+            due += self.BLOCK_S
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        os.close(self._fd)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+DEVICES = {"filemic": "question16", "filemic48": "question48", "silentmic": "silence", "noisymic": "noise",
+           "clockedmic": "clocked_silence"}
+"""ALSA capture device name -> the recording it plays (``clockedmic``: silence at a microphone's
+pace, from a :class:`ClockedSilence`; the others as fast as they are read)."""
 
 
 def write_alsa_config(audio: dict[str, Path], path: Path) -> Path:
@@ -79,5 +121,6 @@ def install(directory: Path) -> dict[str, Path]:
     """Make the audio and the ALSA config and point this process (and its children) at it.
     Must run before PortAudio is first loaded in the process."""
     audio = make_audio(directory)
+    audio["clocked_silence"] = ClockedSilence(directory / "silence.fifo").path  # (written until the tests end)
     os.environ["ALSA_CONFIG_PATH"] = str(write_alsa_config(audio, directory / "asound.conf"))
     return audio
