@@ -22,6 +22,7 @@ from textual.widgets.markdown import MarkdownBlock
 from engine import paths
 from engine.chat.history import HistoryStore
 from tests.apphelpers import ask, make_app, make_settings, wait_until
+from tui.collector import YOUNG_WHILE_STREAMING
 from tui.screens.chat import ChatScreen
 from tui.screens.chats import ChatsScreen
 from tui.widgets import stream_tail
@@ -443,6 +444,7 @@ async def test_tail_wraps_appended_text_as_a_whole_wrap_would(width: int, monkey
 @pytest.mark.model
 async def test_streaming_reply_shows_no_status_and_live_figures(gguf_path: Path) -> None:
     app = make_app(gguf_path, make_settings(chat={"max_tokens": 400}))
+    thresholds = gc.get_threshold()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         assert isinstance(screen, ChatScreen)
@@ -453,6 +455,7 @@ async def test_streaming_reply_shows_no_status_and_live_figures(gguf_path: Path)
         label = reply.query_one(".reply-status")
         assert not label.display and str(label.render()) == ""  # no "interrupted" while it streams
         assert gc.get_freeze_count() > 0  # the older objects wait out the reply (tui.collector)
+        assert gc.get_threshold() == (YOUNG_WHILE_STREAMING, *thresholds[1:])
         bar = str(screen.query_one(StatusBar).render())
         used = int(bar.split("ctx ")[1].split("/")[0])
         assert used > 20, bar  # the first reply's context figure is live, not 0
@@ -461,6 +464,7 @@ async def test_streaming_reply_shows_no_status_and_live_figures(gguf_path: Path)
         await wait_until(pilot, lambda: not screen.streaming)
         assert label.display and "stopped" in str(label.render())
         assert gc.get_freeze_count() == 0  # handed back to the collector
+        assert gc.get_threshold() == thresholds
         assert reply.markdown.source == reply.text
 
 

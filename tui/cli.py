@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import gc
 import io
 import logging
 import os
@@ -316,16 +315,6 @@ def _drop_stdout() -> None:
 SWITCH_INTERVAL_S = 0.0005
 """The GIL switch interval while the chat runs, seconds (Python's default: 0.005)."""
 
-GC_YOUNG_ALLOCATIONS = 20_000
-"""Container objects allocated (less those freed) between two collections of the youngest
-generation while the chat runs (``gc.set_threshold``; Python's default: 700). A streamed reply
-makes short-lived containers by the thousand a second (strips, segments, regions, messages), and
-at 700 a collection ran every 30-40 ms on the UI thread, each one from a cold cache (llama.cpp
-has the cores): measured in the real app at full speed, 96.7 ms of the UI thread's CPU went to
-collections over a start and four replies, 42-45 ms at 20,000 (and 24 → 3-12 ms of the engine
-thread's), the UI thread's CPU while streaming 5 % lower. Most of those objects are freed by
-their reference counts before a collection would look at them; cyclic garbage waits longer."""
-
 
 def run_tui(settings: Settings, endpoint: str | None = None) -> int:
     # Textual loads only for the chat: `hearth ask` and the other commands never pay for it.
@@ -349,8 +338,6 @@ def run_tui(settings: Settings, endpoint: str | None = None) -> int:
     # makes per token; while the UI thread draws, each re-take waited up to the default 5 ms switch
     # interval (sys.getswitchinterval), which cost more generation speed than the drawing itself.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    _, *older = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_ALLOCATIONS, *older)
     app.run()
     return int(app.return_code or 0)
 
