@@ -51,13 +51,13 @@ class Machines:
     def pi_run(self) -> Path:
         return Path(self.pi_env["XDG_RUNTIME_DIR"])
 
-    def laptop_devices(self, microphone: str | Path) -> None:
-        """The laptop's ALSA devices: ``laptopmic`` playing ``microphone`` (raw 16 kHz s16le, or a
-        :class:`ClockedSilence`; after its end the device gives silence) and ``laptopspeaker``
-        writing what is played to a file."""
+    def laptop_devices(self, microphone: Path) -> None:
+        """The laptop's ALSA devices: ``laptopmic`` playing ``microphone`` (raw 16 kHz s16le, or
+        the FIFO of a :class:`ClockedSilence`; after its end the device gives silence) and
+        ``laptopspeaker`` writing what is played to a file."""
         (self.root / "laptop" / "asound.conf").write_text(
             "</usr/share/alsa/alsa.conf>\n"
-            f'pcm.laptopmic {{\n type file\n slave.pcm "null"\n file "/dev/null"\n infile "{os.fspath(microphone)}"\n format "raw"\n}}\n'
+            f'pcm.laptopmic {{\n type file\n slave.pcm "null"\n file "/dev/null"\n infile "{microphone}"\n format "raw"\n}}\n'
             f'pcm.laptopspeaker {{\n type file\n slave.pcm "null"\n file "{self.speaker_out}"\n format "raw"\n}}\n')
         config = self.root / "laptop" / "config" / "hearth"
         config.mkdir(parents=True, exist_ok=True)
@@ -110,9 +110,10 @@ def machines(tmp_path: Path, gguf_path: Path, speech_model: Path, sounds) -> Mac
 
 @pytest.fixture
 def clocked_silence(tmp_path: Path):
+    """The FIFO of a :class:`ClockedSilence`, written while the test runs."""
     silence = ClockedSilence(tmp_path / "silence.fifo")
     try:
-        yield silence
+        yield silence.path
     finally:
         silence.close()
 

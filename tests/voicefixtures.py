@@ -98,9 +98,6 @@ class ClockedSilence:
         self._thread.join()
         os.close(self._fd)
 
-    def __fspath__(self) -> str:
-        return str(self.path)
-
 
 DEVICES = {"filemic": "question16", "filemic48": "question48", "silentmic": "silence", "noisymic": "noise",
            "clockedmic": "clocked_silence"}
