@@ -68,36 +68,20 @@ def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
     them: its line filters applied) at cell ``x`` of line ``y`` of ``widget``'s content region,
     over what is there, now.
 
-    Where line ``y`` is on screen, and which part of it no other widget covers, is worked out once
-    per layout of the screen (a token's cells are written about 15 times a second, mostly on the
-    same line).
+    Where the widget's lines are on screen, and which part of each no other widget covers, is
+    worked out once per layout of the screen (:func:`_place`): a token's cells are written
+    about 15 times a second, on a new line every few batches.
 
     Returns:
         True when written; False (nothing written) when :func:`draw_now` could not draw the line,
         or any of those cells is out of view or under another widget: the caller then draws the
         line another way.
     """
-    app = widget.app
-    if app._driver is None or not app._running or app._closed:
+    known = _place(widget)
+    if known is None or not known.can_write(y, x, cells.cell_length):
         return False
-    known: _Placed | None = getattr(widget, _PLACED, None)
-    if known is None or known.y != y or app._batch_count or app.screen is not known.screen \
-            or known.screen._compositor.visible_widgets is not known.visible:
-        placed = _placed(widget)
-        if placed is None:
-            return False
-        app, screen, region, clip = placed
-        stale = Region(0, widget.content_offset.y + y, region.width, 1)
-        known = _Placed(screen._compositor.visible_widgets, y, screen, stale,
-                        _open_part(widget, screen, region, clip, y))
-        setattr(widget, _PLACED, known)
-    if known.open is None:
-        return False
-    left, screen_y, start, end = known.open
-    if not start <= left + x <= left + x + cells.cell_length <= end:
-        return False
-    widget._styles_cache.set_dirty(known.stale)  # its cached line is stale (a later frame renders it anew)
-    _write(app, known.screen, f"{move_to(left + x, screen_y)}{cells.render(app.console)}")
+    widget._styles_cache.set_dirty(known.line(y))  # its cached line is stale (a later frame renders it anew)
+    _write(widget.app, known.screen, f"{move_to(known.left + x, known.top + y)}{cells.render(widget.app.console)}")
     return True
 
 
@@ -110,27 +94,15 @@ def draw_spans(widget: Widget, spans: list[tuple[int, int, Strip]]) -> bool:
         True when all were written; False (nothing written) when :func:`draw_now` could not draw
         those lines, or any span is out of view or under another widget.
     """
-    placed = _placed(widget) if spans else None
-    if placed is None:
+    known = _place(widget) if spans else None
+    if known is None or not all(known.can_write(y, x, cells.cell_length) for y, x, cells in spans):
         return False
-    app, screen, region, clip = placed
-    offset = widget.content_offset
-    top = min(y for y, _, _ in spans)
-    rows = Region(region.x, region.y + offset.y + top, region.width,
-                  max(y for y, _, _ in spans) - top + 1)
-    view = rows.intersection(clip)
-    rights = _uncovered(widget, screen, view) if view == rows else None
-    if rights is None:
-        return False  # (a row out of view, or one with another widget over its start)
-    left = region.x + offset.x
-    for y, x, cells in spans:
-        if not view.x <= left + x <= left + x + cells.cell_length <= rights[y - top]:
-            return False
+    console = widget.app.console
     sequence = []
     for y, x, cells in spans:
-        widget._styles_cache.set_dirty(Region(0, offset.y + y, region.width, 1))  # (a later frame renders it anew)
-        sequence.append(f"{move_to(left + x, rows.y + y - top)}{cells.render(app.console)}")
-    _write(app, screen, "".join(sequence))
+        widget._styles_cache.set_dirty(known.line(y))  # (a later frame renders it anew)
+        sequence.append(f"{move_to(known.left + x, known.top + y)}{cells.render(console)}")
+    _write(widget.app, known.screen, "".join(sequence))
     return True
 
 
@@ -169,35 +141,65 @@ def style_on_screen(widget: Widget, y: int, x: int) -> Style | None:
 
 
 class _Placed(NamedTuple):
-    """Where :func:`draw_cells` writes a widget's content line, as worked out after a layout."""
+    """Where :func:`draw_cells` writes a widget's content lines, as worked out after a layout."""
 
     visible: dict
     """The screen's map of visible widgets then (a new dict after each layout)."""
-    y: int
-    """The content line."""
     screen: Screen
-    stale: Region
-    """That line in the widget's own coordinates: marked stale in its line cache when written."""
-    open: tuple[int, int, int, int] | None
-    """What :func:`_open_part` found for the line."""
+    left: int
+    """The screen column of the content region's first cell."""
+    top: int
+    """The screen row of the content region's first line."""
+    offset_y: int
+    """The content region's first line in the widget's own lines (below its top padding)."""
+    width: int
+    """The widget's width, cells."""
+    view: Region
+    """The part of the widget in view (screen cells)."""
+    rights: list[int | None]
+    """Per row of ``view``: where a widget drawn over its right end starts (``view.right``
+    where none is); None where another widget is drawn over its start."""
+
+    def can_write(self, y: int, x: int, cells: int) -> bool:
+        """Whether ``cells`` cells at cell ``x`` of content line ``y`` are in view and under no
+        other widget."""
+        row = self.top + y - self.view.y
+        if not 0 <= row < self.view.height:
+            return False
+        right = self.rights[row]
+        return right is not None and self.view.x <= self.left + x <= self.left + x + cells <= right
+
+    def line(self, y: int) -> Region:
+        """Content line ``y`` in the widget's own lines, as its line cache counts them."""
+        return Region(0, self.offset_y + y, self.width, 1)
 
 
 _PLACED = "_direct_draw_placed"
-"""The attribute of a widget holding the :class:`_Placed` of the line :func:`draw_cells` wrote
-last (on the widget, not in a weak mapping: the map of visible widgets it holds refers to the
-widget, which would then never leave such a mapping)."""
+"""The attribute of a widget holding its :class:`_Placed` (on the widget, not in a weak mapping:
+the map of visible widgets it holds refers to the widget, which would then never leave such a
+mapping)."""
 
 
-def _open_part(widget: Widget, screen: Screen, region: Region, clip: Region,
-               y: int) -> tuple[int, int, int, int] | None:
-    """Where content line ``y`` of ``widget`` is on screen (cells): the x of its first cell, its
-    row, and the columns [start, end) of it in view and under no other widget; None when none is
-    (or a widget is drawn over its start)."""
+def _place(widget: Widget) -> _Placed | None:
+    """The widget's :class:`_Placed`, worked out again after a layout of its screen; None when
+    its lines cannot be written straight to the terminal now (see :func:`draw_now`)."""
+    app = widget.app
+    if app._driver is None or not app._running or app._closed or app._batch_count:
+        return None
+    known: _Placed | None = getattr(widget, _PLACED, None)
+    if known is not None and app.screen is known.screen \
+            and known.screen._compositor.visible_widgets is known.visible:
+        return known
+    placed = _placed(widget)
+    if placed is None:
+        return None
+    app, screen, region, clip = placed
     offset = widget.content_offset
-    left, screen_y = region.x + offset.x, region.y + offset.y + y
-    row = Region(region.x, screen_y, region.width, 1).intersection(clip)
-    rights = _uncovered(widget, screen, row) if row else None
-    return None if rights is None else (left, screen_y, row.x, rights[0])
+    view = region.intersection(clip)
+    known = _Placed(screen._compositor.visible_widgets, screen, region.x + offset.x,
+                    region.y + offset.y, offset.y, region.width, view, _row_rights(widget, screen, view))
+    setattr(widget, _PLACED, known)
+    return known
 
 
 def _placed(widget: Widget) -> tuple[App, Screen, Region, Region] | None:
@@ -219,16 +221,22 @@ def _uncovered(widget: Widget, screen: Screen, rows: Region) -> list[int] | None
     """Per row of ``rows`` (screen cells), where a widget drawn over its right end starts (a
     notification at the right; the rows' right edge where nothing is); None when another widget
     is drawn over the start of a row (a menu, a tooltip)."""
+    rights = _row_rights(widget, screen, rows)
+    return None if None in rights else rights  # type: ignore[return-value]
+
+
+def _row_rights(widget: Widget, screen: Screen, rows: Region) -> list[int | None]:
+    """As :func:`_uncovered`, row by row: None for each row with another widget over its start."""
     ancestors = set(widget.ancestors)
-    rights = [rows.right] * rows.height
+    rights: list[int | None] = [rows.right] * rows.height
     for other, (other_region, other_clip) in screen._compositor.visible_widgets.items():
         if other is widget:
             break  # the rest are drawn beneath it (visible_widgets is in front-to-back order)
         over = other_region.intersection(other_clip)
         if other in ancestors or not over.overlaps(rows):
             continue
-        if over.x <= rows.x:
-            return None
         for y in range(max(over.y, rows.y), min(over.bottom, rows.bottom)):
-            rights[y - rows.y] = min(rights[y - rows.y], over.x)
+            right = rights[y - rows.y]
+            if right is not None:
+                rights[y - rows.y] = None if over.x <= rows.x else min(right, over.x)
     return rights
