@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,7 @@ from bench.cheap_to_watch import kept_figures
 from bench.ptyrun import PtyProcess, hearth_env, hearth_log, wait_ready
 from bench.tui_vs_raw import MESSAGES, PROMPT, REPLY_LOG, SEED
 from engine.models.starter import ensure_starter_model
+from tui.draw_tax import ENV as DRAW_TAX_ENV
 from tui.widgets.stream_tail import CURSOR
 
 MAX_TOKENS = 600
@@ -76,6 +78,10 @@ PI_AIM = 12.5
 gives a rate outside :data:`PI_RATE`: this VM's speed moves from day to day (on 2026-12-02 0.3 of
 a core gave 9 tokens/s at turn 51, slower than a Pi)."""
 CALIBRATION_TOKENS = 200
+ALTERNATE_S = 0.5
+"""Phases of the in-process measure of what drawing costs generation (tui.draw_tax), seconds."""
+DRAW_TAX_LOG = re.compile(r"draw tax: (\d+) token intervals while drawing, mean ([\d.]+) ms; "
+                          r"(\d+) while not, mean ([\d.]+) ms")
 
 
 class CpuQuota:
@@ -327,9 +333,11 @@ class HearthTui:
     screen), and what the terminal showed while each streamed (:meth:`reply`)."""
 
     def __init__(self, model: Path, threads: int, quota: CpuQuota | None, history_turns: int,
-                 replies: int) -> None:
+                 replies: int, alternate_s: float = 0.0) -> None:
         self._tmp = tempfile.TemporaryDirectory()
         env = hearth_env(self._tmp.name)
+        if alternate_s:  # every other phase of this many seconds not drawn (tui.draw_tax)
+            env[DRAW_TAX_ENV] = str(alternate_s)
         self.history_turns = history_turns
         if history_turns:
             write_history(env["XDG_DATA_HOME"], history_turns, replies)
@@ -434,14 +442,36 @@ def calibrate(quota: CpuQuota, raw_loop: RawLoop, idle_pid: int) -> None:
     quota.add(idle_pid)
 
 
+def draw_tax(model: Path, threads: int, quota: CpuQuota | None, history_turns: int,
+             replies: int) -> list[float]:
+    """``replies`` replies in another hearth TUI that draws every other :data:`ALTERNATE_S`
+    seconds only (tui.draw_tax): for each, generation's speed while drawing / while not (the
+    mean token interval while not drawing over the one while drawing)."""
+    hearth = HearthTui(model, threads, quota, history_turns, replies, ALTERNATE_S)
+    speeds = []
+    try:
+        for _ in range(replies):
+            done = len(DRAW_TAX_LOG.findall(hearth.log.read_text()))
+            hearth.reply()  # (logs the figures before it ends)
+            drawn, drawn_ms, quiet, quiet_ms = DRAW_TAX_LOG.findall(hearth.log.read_text())[done]
+            speeds.append(float(quiet_ms) / float(drawn_ms))
+            print(f"  draw tax: {drawn} token intervals while drawing, mean {float(drawn_ms):.3f} ms; "
+                  f"{quiet} while not, mean {float(quiet_ms):.3f} ms: {speeds[-1]:.3f}", flush=True)
+    finally:
+        hearth.close()
+    return speeds
+
+
 def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats: int,
-             history_turns: int = 0, one_cpu: bool = True) -> None:
+             history_turns: int = 0, one_cpu: bool = True, tax_replies: int = 0) -> None:
     """``repeats`` replies in hearth's TUI and as many of the raw loop, alternating, each side
     one process loaded once (so the pairs are close in time: this VM's speed drifts by 10-20 %
     over minutes), and the table of their medians. While the raw loop generates, the idle TUI
-    is moved out of the quota group and off its CPU (CpuQuota.park)."""
+    is moved out of the quota group and off its CPU (CpuQuota.park). Then ``tax_replies``
+    replies of :func:`draw_tax` under the same quota."""
     quota = CpuQuota(cores, one_cpu) if cores else None
     raw_loop = hearth = None
+    taxes: list[float] = []
     try:
         raw_loop = RawLoop(model, threads, quota, history_turns)
         hearth = HearthTui(model, threads, quota, history_turns, repeats)
@@ -465,6 +495,10 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
                   f"longest gap {t['longest_gap_ms']:.0f} ms (first update {t['first_update_ms']:.0f} ms "
                   f"after the logged first token), UI thread {t['ui_cpu_s']:.2f} CPU s; "
                   f"longest gaps {t['worst_gaps']} into the stream", flush=True)
+        hearth.close()
+        hearth = None
+        if tax_replies:
+            taxes = draw_tax(model, threads, quota, history_turns, tax_replies)
     finally:
         if hearth is not None:
             hearth.close()
@@ -494,6 +528,9 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
          f"{tui['ui_share_pct']:.1f}", "<= 3"),
         ("TUI tokens/s / raw tokens/s (median pair)", f"pairs {min(ratios):.3f} to {max(ratios):.3f}",
          f"{statistics.median(ratios):.3f}", ">= 0.98"),
+        ("  generation while drawing / while not", f"one process, {len(taxes)} replies, "
+         f"{min(taxes, default=0):.3f} to {max(taxes, default=0):.3f}",
+         f"{statistics.median(taxes) if taxes else 0:.3f}", "report"),
         ("  median tokens/s: TUI / raw", f"{tui['tokens_per_s']:.1f} / {raw:.1f}",
          f"{tui['tokens_per_s'] / raw:.3f}", "report"),
         ("  CPU/token beyond the UI thread / raw's (ms)",
@@ -514,6 +551,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=8,
                         help="replies of each side at full speed (pairs, alternating)")
+    parser.add_argument("--tax-replies", type=int, default=4,
+                        help="replies of the in-process draw-tax measure at full speed (tui.draw_tax)")
+    parser.add_argument("--pi-tax-replies", type=int, default=2,
+                        help="the same at the Pi-class rate")
     parser.add_argument("--pi-repeats", type=int, default=3,
                         help="replies of each side at the Pi-class rate (35-45 s each)")
     parser.add_argument("--pi-cores", type=float, default=0.3,
@@ -531,13 +572,14 @@ def main() -> None:
     for turns in sorted({0, args.history_turns}):
         chat = f"turn {turns + 1} of a chat" if turns else "a new chat"
         print(f"full speed, 2 threads, {chat}:")
-        run_rate(f"full speed, {chat}", model, 2, None, args.repeats, turns)
+        run_rate(f"full speed, {chat}", model, 2, None, args.repeats, turns,
+                 tax_replies=args.tax_replies)
         if args.pi_cores:
             where = "any CPU" if args.pi_any_cpu else "one CPU"
             print(f"Pi-class, 1 thread, the process held to {args.pi_cores:.2f} of a core on {where} "
                   f"(or the share that gives {PI_RATE[0]:.0f}-{PI_RATE[1]:.0f} tokens/s), {chat}:")
             run_rate(f"Pi-class, {chat}", model, 1, args.pi_cores, args.pi_repeats, turns,
-                     not args.pi_any_cpu)
+                     not args.pi_any_cpu, tax_replies=args.pi_tax_replies)
     if args.idle_seconds:
         print("the cheap-to-watch figures this issue keeps (bench.cheap_to_watch, full speed):")
         idle_run = tui_vs_raw.hearth_tui(model, N_CTX, args.idle_seconds)

@@ -23,6 +23,7 @@ from engine.config import use_preset, with_overrides
 from engine.errors import BackendError, ConfigError, ContextOverflowError, HearthError, ModelLoadError
 from tui import messages as events
 from tui.collector import hold_for_streaming, release_after_streaming
+from tui.draw_tax import DrawTax
 from tui.frame_pacer import FramePacer
 from tui.screens.chats import ChatsScreen, Opened
 from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMessage, warm_up_markdown
@@ -71,6 +72,8 @@ class ChatScreen(TerminalScrollScreen):
         self._bindings.bind(keys, "push_to_talk", "Talk")
         ui = self.app.settings.ui
         self._pacer = FramePacer(ui.max_fps, ui.cpu_budget)
+        self._draw_tax = DrawTax.from_env()
+        """Only under bench/smooth_stream.py: every other phase not drawn (tui.draw_tax)."""
         self._storage_told: set[str] = set()
         self._trimmed = 0
         """Messages the context window has dropped, to tell when the reply ends (0: nothing)."""
@@ -221,6 +224,7 @@ class ChatScreen(TerminalScrollScreen):
         last_post = last_token = 0.0
         token_gap = 0.0  # seconds between tokens, a moving average (weight of the newest: 0.3)
         stats: TokenEvent | None = None
+        tax = self._draw_tax
         try:
             for event in self.app.session.send(prompt, params, cancel):
                 if isinstance(event, TokenEvent):
@@ -233,6 +237,11 @@ class ChatScreen(TerminalScrollScreen):
                     if last_token:
                         token_gap += 0.3 * (now - last_token - token_gap)
                     last_token = now
+                    if tax is not None:
+                        if event.finish_reason is None:  # (a token, not the reply's last event)
+                            tax.token(now)
+                        if not tax.drawing(now):
+                            pending.clear()  # (shown when the reply ends)
                     if pending and pacer.due(now - last_post, token_gap):
                         self._hand_to_ui("".join(pending), stats)
                         pending.clear()
@@ -242,6 +251,8 @@ class ChatScreen(TerminalScrollScreen):
                 elif isinstance(event, session_events.ReplySaved):
                     if speak is not None:
                         speak(None)  # the last sentence
+                    if tax is not None:
+                        tax.report()
                     self.post_message(events.ReplyFinished(event.text, event.status, stats,
                                                            storage_error=event.storage_error))
         except (ContextOverflowError, ModelLoadError) as error:  # nothing was sent or saved
