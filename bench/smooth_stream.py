@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from bench.ptyrun import PtyProcess, hearth_env, hearth_log, wait_ready
 from bench.tui_vs_raw import MESSAGES, PROMPT, REPLY_LOG, SEED
 from engine.models.starter import ensure_starter_model
 from tui.draw_tax import ENV as DRAW_TAX_ENV
+from tui.draw_tax import LOG_LINE as DRAW_TAX_LOG
 from tui.widgets.stream_tail import CURSOR
 
 MAX_TOKENS = 600
@@ -80,8 +80,6 @@ a core gave 9 tokens/s at turn 51, slower than a Pi)."""
 CALIBRATION_TOKENS = 200
 ALTERNATE_S = 0.5
 """Phases of the in-process measure of what drawing costs generation (tui.draw_tax), seconds."""
-DRAW_TAX_LOG = re.compile(r"draw tax: (\d+) token intervals while drawing, mean ([\d.]+) ms; "
-                          r"(\d+) while not, mean ([\d.]+) ms")
 
 
 class CpuQuota:

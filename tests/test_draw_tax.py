@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.smooth_stream import DRAW_TAX_LOG
 from tests.apphelpers import ask, make_app, make_settings, wait_until
 from tui.draw_tax import ENV, DrawTax
+from tui.draw_tax import LOG_LINE as DRAW_TAX_LOG
 from tui.screens.chat import ChatScreen
 from tui.widgets.conversation import ReplyView
 

@@ -3,27 +3,32 @@ bench/smooth_stream.py; off unless ``HEARTH_BENCH_ALTERNATE_S`` is set).
 
 Comparing hearth's tokens/s with a raw llama-cpp-python loop's needs two processes one after the
 other, and this VM's speed moves 10-20 % within a minute: pairs of 600-token replies spread over
-0.80-1.29 of each other at full speed (bench.smooth_stream, 2026-12-06), far wider than the few
-per cent the UI costs. Here the same
-process alternates instead: for ``HEARTH_BENCH_ALTERNATE_S`` seconds the reply is drawn as usual,
-for the next as many its text is not handed to the UI at all (it appears when the reply ends,
-with the whole Markdown), and so on. Every interval between two tokens is counted in the phase it
-began in. With phases of half a second, a 600-token reply has a dozen of each, so a drift of the
-machine's speed falls on both alike, and the mean token interval while drawing against while not
-is the UI's cost to generation (the drawing phases are what a user gets; the others are what
-generation does with no UI work at all). A long interval counts like any other: a frame that held
-generation up is part of the cost, and a stall of the machine falls in either kind of phase.
+0.80-1.29 of each other at full speed (bench.smooth_stream, 2026-12-06), far wider than the few per
+cent the UI costs. Here the same process alternates instead: for ``HEARTH_BENCH_ALTERNATE_S``
+seconds the reply is drawn as usual, for the next as many its text is not handed to the UI at all
+(it appears when the reply ends, with the whole Markdown), and so on. Every interval between two
+tokens is counted in the phase it began in. With phases of half a second, a 600-token reply has a
+dozen of each, so a drift of the machine's speed falls on both alike, and the mean token interval
+while drawing against while not is the UI's cost to generation (the drawing phases are what a user
+gets; the others are what generation does with no UI work at all). A long interval counts like any
+other: a frame that held generation up is part of the cost, and a stall of the machine falls in
+either kind of phase.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import statistics
 
 LOG = logging.getLogger("hearth.draw_tax")
 
 ENV = "HEARTH_BENCH_ALTERNATE_S"
+LOG_LINE = re.compile(r"draw tax: (\d+) token intervals while drawing, mean ([\d.]+) ms; "
+                      r"(\d+) while not, mean ([\d.]+) ms")
+"""The line :meth:`DrawTax.report` logs, as bench/smooth_stream.py reads it: intervals while
+drawing, their mean (ms), intervals while not, their mean (ms)."""
 
 
 class DrawTax:
