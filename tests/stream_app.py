@@ -141,14 +141,15 @@ class StreamApp(App[None]):
 
 if __name__ == "__main__":
     app = StreamApp(Path(sys.argv[1]))
-    draw_now, draw_cells, draw_spans = stream_tail.draw_now, stream_tail.draw_cells, stream_tail.draw_spans
+    draw_now, draw_text, draw_spans = stream_tail.draw_now, stream_tail.draw_text, stream_tail.draw_spans
+    draw_cells = status_bar.draw_cells
 
     def counted_lines(widget: Widget, first: int, count: int) -> bool:
         drawn = draw_now(widget, first, count)
         app.drawn["lines"] += drawn
         return drawn
 
-    def under_toast(widget: Widget, y: int, x: int, cells: Strip) -> bool:
+    def under_toast(widget: Widget, y: int, x: int, cells: int) -> bool:
         """Whether the screen cells of content line y, cells x.., of the widget are under a
         notification (worked out here from the compositor's map, apart from direct_draw's)."""
         visible = app.screen._compositor.visible_widgets
@@ -156,20 +157,20 @@ if __name__ == "__main__":
             return False
         region, _ = visible[widget]
         offset = widget.content_offset
-        aimed = Region(region.x + offset.x + x, region.y + offset.y + y, cells.cell_length, 1)
+        aimed = Region(region.x + offset.x + x, region.y + offset.y + y, cells, 1)
         return any(isinstance(other, Toast) and aimed.overlaps(other_region.intersection(clip))
                    for other, (other_region, clip) in visible.items())
 
-    def counted_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
+    def counted_cells(widget: Widget, y: int, x: int, cells: int, rendered: str) -> bool:
         under = under_toast(widget, y, x, cells)
-        drawn = draw_cells(widget, y, x, cells)
+        drawn = draw_text(widget, y, x, cells, rendered)
         app.drawn["cells"] += drawn
         app.drawn["aimed_under_toast"] += under
         app.drawn["over_toast"] += drawn and under
         return drawn
 
     def counted_spans(widget: Widget, spans: list[tuple[int, int, Strip]]) -> bool:
-        under = any(under_toast(widget, y, x, cells) for y, x, cells in spans)
+        under = any(under_toast(widget, y, x, cells.cell_length) for y, x, cells in spans)
         drawn = draw_spans(widget, spans)
         app.drawn["spans"] += drawn
         app.drawn["aimed_under_toast"] += under
@@ -181,6 +182,6 @@ if __name__ == "__main__":
         app.drawn["status"] += drawn
         return drawn
 
-    stream_tail.draw_now, stream_tail.draw_cells, stream_tail.draw_spans = counted_lines, counted_cells, counted_spans
+    stream_tail.draw_now, stream_tail.draw_text, stream_tail.draw_spans = counted_lines, counted_cells, counted_spans
     status_bar.draw_cells = counted_status
     app.run()

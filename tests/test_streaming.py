@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import random
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.pilot import Pilot
@@ -37,6 +39,9 @@ from tui.widgets.conversation import (
 )
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.stream_tail import CURSOR, RESERVE_LINES, StreamTail, settled_length
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+"""A colour or attribute sequence (ECMA-48 SGR), as written around drawn text."""
 
 LONG_REPLY = """Here is a plan in three parts.
 
@@ -276,8 +281,10 @@ async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyP
         drawn.append((first, count))
         return True
 
-    def record_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
-        drawn.append((y, x, cells.text))
+    def record_text(widget: Widget, y: int, x: int, cells: int, rendered: str) -> bool:
+        text = SGR.sub("", rendered)
+        assert cell_len(text) == cells
+        drawn.append((y, x, text))
         return True
 
     def record_spans(widget: Widget, spans: list[tuple[int, int, Strip]]) -> bool:
@@ -285,7 +292,7 @@ async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyP
         return True
 
     monkeypatch.setattr(stream_tail, "draw_now", record_lines)
-    monkeypatch.setattr(stream_tail, "draw_cells", record_cells)
+    monkeypatch.setattr(stream_tail, "draw_text", record_text)
     monkeypatch.setattr(stream_tail, "draw_spans", record_spans)
     async with streaming_reply() as (pilot, reply, tail):
         reply.write("one two three four five six seven eight nine")  # two lines at 37 columns
@@ -412,7 +419,7 @@ async def test_tail_wraps_appended_text_as_a_whole_wrap_would(width: int, monkey
     equal a fresh wrap of the whole text (CJK, words longer than the line, tabs)."""
     words = LONG_REPLY.replace("\n\n", "\n").split(" ") + ["x" * 100, "中文" * 30, "a\tb"]
     in_place: list[int] = []
-    monkeypatch.setattr(stream_tail, "draw_cells", lambda widget, y, x, cells: in_place.append(x) or True)
+    monkeypatch.setattr(stream_tail, "draw_text", lambda widget, y, x, cells, rendered: in_place.append(x) or True)
 
     class TailApp(App[None]):
         def compose(self) -> ComposeResult:

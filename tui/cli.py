@@ -321,6 +321,7 @@ def run_tui(settings: Settings, endpoint: str | None = None) -> int:
     from textual.theme import BUILTIN_THEMES as TEXTUAL_THEMES
 
     from themes import BUILTIN_THEMES
+    from tui import event_loop
     from tui.app import HearthApp
 
     names = sorted({t.name for t in BUILTIN_THEMES} | set(TEXTUAL_THEMES))
@@ -338,7 +339,7 @@ def run_tui(settings: Settings, endpoint: str | None = None) -> int:
     # makes per token; while the UI thread draws, each re-take waited up to the default 5 ms switch
     # interval (sys.getswitchinterval), which cost more generation speed than the drawing itself.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    app.run()
+    event_loop.run(app.run_async())  # (what app.run does, on uvloop's loop where it is installed)
     return int(app.return_code or 0)
 
 

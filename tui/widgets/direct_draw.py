@@ -9,8 +9,9 @@ is known, its new lines can go to the terminal directly: the widget renders them
 would (``render_lines``: its padding, colours, and the app's line filters such as NO_COLOR's), and
 they go to Textual's driver as ``App._display`` would send them (inside a synchronized update,
 the cursor put back), in one write instead of its three.
-A few cells appended to a line (a streamed token) can go alone (:func:`draw_cells`): the caller
-gives them styled as the line already drawn there.
+A few cells appended to a line (a streamed token) can go alone (:func:`draw_cells`, or
+:func:`draw_text` with them already rendered): the caller gives them styled as the line already
+drawn there.
 
 This reaches into Textual internals (the screen's compositor map, ``Widget._set_dirty``, the
 widget's styles cache, ``LayoutUpdate``, the app's driver and its synchronized-update flag); they
@@ -66,11 +67,22 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
 def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
     """Write ``cells`` (one line of segments, styled as the widget's own rendering would style
     them: its line filters applied) at cell ``x`` of line ``y`` of ``widget``'s content region,
-    over what is there, now.
+    over what is there, now (:func:`draw_text`).
+
+    Returns:
+        As :func:`draw_text`.
+    """
+    return draw_text(widget, y, x, cells.cell_length, cells.render(widget.app.console))
+
+
+def draw_text(widget: Widget, y: int, x: int, cells: int, rendered: str) -> bool:
+    """Write ``rendered`` (terminal text and SGR sequences, ``cells`` cells wide, styled as the
+    widget's own rendering would style them: its line filters applied) at cell ``x`` of line
+    ``y`` of ``widget``'s content region, over what is there, now.
 
     Where the widget's lines are on screen, and which part of each no other widget covers, is
     worked out once per layout of the screen (:func:`_place`): a token's cells are written
-    about 15 times a second, on a new line every few batches.
+    10-20 times a second, on a new line every few batches.
 
     Returns:
         True when written; False (nothing written) when :func:`draw_now` could not draw the line,
@@ -78,10 +90,10 @@ def draw_cells(widget: Widget, y: int, x: int, cells: Strip) -> bool:
         line another way.
     """
     known = _place(widget)
-    if known is None or not known.can_write(y, x, cells.cell_length):
+    if known is None or not known.can_write(y, x, cells):
         return False
     widget._styles_cache.set_dirty(known.line(y))  # its cached line is stale (a later frame renders it anew)
-    _write(widget.app, known.screen, f"{move_to(known.left + x, known.top + y)}{cells.render(widget.app.console)}")
+    _write(widget.app, known.screen, f"{move_to(known.left + x, known.top + y)}{rendered}")
     return True
 
 

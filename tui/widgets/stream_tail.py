@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import NamedTuple
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -30,7 +31,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.direct_draw import draw_cells, draw_now, draw_spans, style_on_screen
+from tui.widgets.direct_draw import draw_now, draw_spans, draw_text, style_on_screen
 from tui.widgets.layout_size import keeps_lines_when_taller, set_by_layout
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -99,6 +100,20 @@ def _plain(line: Strip) -> str | None:
     return text
 
 
+class _Typing(NamedTuple):
+    """The last line of a :class:`StreamTail`, as a token that lengthens it is drawn."""
+
+    line: Strip
+    """The line as the tail holds it: when anything else replaces it (a re-wrap, a new width,
+    new text), this no longer applies."""
+    row: int
+    """Its content line."""
+    cells: int
+    """Its length, cells."""
+    ansi: tuple[str, str]
+    """The escape sequences before and after text drawn in the text's style on screen."""
+
+
 @keeps_lines_when_taller
 class StreamTail(Widget):
     """Plain text that grows at its end, redrawn a line at a time, with room for
@@ -142,6 +157,8 @@ class StreamTail(Widget):
         :meth:`_append_in_place`; None until it is read from a rendered line."""
         self._blank_style: Style | None = None
         """A blank cell's style after the text as the rendering draws it, likewise."""
+        self._typing: _Typing | None = None
+        """How a token that lengthens the last line is drawn (:meth:`_append_in_place`)."""
 
     def reset(self, text: str = "", reserve: bool = False) -> None:
         """Show ``text`` instead of what is shown, with :data:`RESERVE_LINES` of room below it
@@ -280,33 +297,56 @@ class StreamTail(Widget):
         ends the source (greedy wrapping then keeps every line and lengthens the last). Most
         tokens are; the rest (a newline, a word that wraps, other characters) are drawn whole.
 
+        What a token needs is worked out once per line (:class:`_Typing`): at a Pi-class rate
+        each token is an update of its own, and this is most of the UI thread's work for it.
+
         Returns:
             True when drawn and the text updated; False when nothing was done.
         """
         lines = self._wrapped[-1]
-        if not (self.cursor and lines and fragment.isascii() and fragment.isprintable()):
+        typing = self._typing
+        if typing is None or not lines or lines[-1] is not typing.line:
+            typing = self._typing = self._start_typing()
+            if typing is None:
+                return False
+        cells = typing.cells + len(fragment)
+        if not (self.cursor and fragment.isascii() and fragment.isprintable()) \
+                or cells + _CURSOR_CELLS > self._width:
             return False
-        last = lines[-1]
-        cells = last.cell_length
-        row = self.line_count - 1
-        if not last.text or cells + len(fragment) + _CURSOR_CELLS > self._width \
-                or row >= self._height or not self._sources[-1].endswith(last.text):
-            return False
-        if self._drawn_style is None:
-            self._drawn_style = style_on_screen(self, row, 0)
-        # (strips made with their cell length known, and the text joined to the line's last
-        # segment, rather than appended and simplified: each Strip costs a dozen small objects)
-        drawn = Strip([Segment(fragment + CURSOR, self._drawn_style)], len(fragment) + _CURSOR_CELLS)
-        if self._drawn_style is None or not draw_cells(self, row, cells, drawn):
+        before, after = typing.ansi
+        if not draw_text(self, typing.row, typing.cells, len(fragment) + _CURSOR_CELLS,
+                         f"{before}{fragment}{CURSOR}{after}"):
             return False
         self.text += fragment
         self._sources[-1] += fragment
-        *before, end = last
-        lines[-1] = Strip([*before, Segment(end.text + fragment, end.style)], cells + len(fragment))
+        # (the line's last segment lengthened, and the strip made with its cell length known:
+        # each Strip costs a dozen small objects)
+        *start, end = typing.line
+        line = lines[-1] = Strip([*start, Segment(end.text + fragment, end.style)], cells)
+        self._typing = typing._replace(line=line, cells=cells)
         return True
 
+    def _start_typing(self) -> _Typing | None:
+        """Where a token that lengthens the last line goes, and how it is drawn; None when no
+        token can be drawn in place now: no cursor is drawn, or the last line is empty, below
+        the room, not the end of its source line, or its style on screen is not known."""
+        lines = self._wrapped[-1]
+        if not (self.cursor and lines):
+            return None
+        last = lines[-1]
+        row = self.line_count - 1
+        if not last.text or row >= self._height or not self._sources[-1].endswith(last.text):
+            return None
+        if self._drawn_style is None:
+            self._drawn_style = style_on_screen(self, row, 0)
+            if self._drawn_style is None:
+                return None
+        # the text's escape sequences as a Strip renders them, around a marker (Strip.render)
+        before, _, after = Strip([Segment("\0", self._drawn_style)]).render(self.app.console).partition("\0")
+        return _Typing(last, row, last.cell_length, (before, after))
+
     def notify_style_update(self) -> None:
-        self._drawn_style = self._blank_style = None
+        self._drawn_style = self._blank_style = self._typing = None
         super().notify_style_update()
 
     @property
