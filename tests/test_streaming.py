@@ -314,6 +314,30 @@ async def test_only_the_lines_that_changed_are_drawn(monkeypatch: pytest.MonkeyP
                                                       "xyz " + "v" * 30, "abcd café", "w" * 30]
 
 
+
+async def test_tokens_drawn_in_place_are_in_the_line_whatever_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens drawn in place are joined to the tail's last line only when something reads the
+    lines: a frame rendering it, a change of style (a new theme), or the next token that is not
+    drawn in place."""
+    drawn: list[str] = []
+    monkeypatch.setattr(stream_tail, "draw_text",
+                        lambda widget, y, x, cells, rendered: drawn.append(SGR.sub("", rendered)) or True)
+    async with streaming_reply() as (pilot, reply, tail):
+        reply.write("one two")
+        await pilot.pause()
+        drawn.clear()
+        for token in (" three", " four"):
+            reply.write(token)
+        assert drawn == [" three" + CURSOR, " four" + CURSOR]  # (in place: nothing else drawn)
+        assert shown(tail, 0) == "one two three four"  # a frame renders the line
+        reply.write(" five")
+        tail.notify_style_update()
+        assert shown(tail, 0) == "one two three four five"
+        reply.write(" six")
+        reply.write("\n")  # not in place: re-wraps the line, with the tokens before it
+        assert [strip.text for strip in tail._wrapped[0]] == ["one two three four five six"]
+        assert tail.text == reply.text == "one two three four five six\n"
+
 def frames_of(screen: Screen) -> list[str]:
     """The layouts and repaints ``screen`` does from now on, in order ("layout", "repaint"; a
     layout's own repaint is counted too)."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import NamedTuple
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -100,18 +99,24 @@ def _plain(line: Strip) -> str | None:
     return text
 
 
-class _Typing(NamedTuple):
-    """The last line of a :class:`StreamTail`, as a token that lengthens it is drawn."""
+class _Typing:
+    """The last line of a :class:`StreamTail` while tokens lengthen it in place: what drawing
+    one needs, worked out once per line (:meth:`StreamTail._start_typing`)."""
 
-    line: Strip
-    """The line as the tail holds it: when anything else replaces it (a re-wrap, a new width,
-    new text), this no longer applies."""
-    row: int
-    """Its content line."""
-    cells: int
-    """Its length, cells."""
-    ansi: tuple[str, str]
-    """The escape sequences before and after text drawn in the text's style on screen."""
+    __slots__ = ("line", "row", "cells", "ansi", "typed")
+
+    def __init__(self, line: Strip, row: int, cells: int, ansi: tuple[str, str]) -> None:
+        self.line = line
+        """The line as the tail holds it, without :attr:`typed`: when anything else replaces
+        it (a re-wrap, a new width, new text), this record no longer applies."""
+        self.row = row
+        """Its content line."""
+        self.cells = cells
+        """Its length on screen, cells (with :attr:`typed`)."""
+        self.ansi = ansi
+        """The escape sequences before and after text drawn in the text's style on screen."""
+        self.typed = ""
+        """Text drawn after :attr:`line` and not in it yet (:meth:`StreamTail._join_typed`)."""
 
 
 @keeps_lines_when_taller
@@ -138,8 +143,9 @@ class StreamTail(Widget):
         self.cursor = False
         self._sources: list[str] = [""]
         """The text split at newlines: the last one is the line being written."""
-        self._wrapped: list[list[Strip]] = [[]]
-        """Each source line wrapped to ``self._width`` cells."""
+        self._lines: list[list[Strip]] = [[]]
+        """Each source line wrapped to ``self._width`` cells, but for the text drawn in place
+        since the last line was made (:attr:`_wrapped` joins it)."""
         self._kept = 0
         """Wrapped lines at the start of the last source line that text appended to it can no
         longer change (all but its last two: wrapping is greedy, so only the line holding the
@@ -290,6 +296,26 @@ class StreamTail(Widget):
                                          len(new) - same + wiped)))
         return draw_spans(self, spans) or not spans
 
+    @property
+    def _wrapped(self) -> list[list[Strip]]:
+        """Each source line wrapped to ``self._width`` cells: :attr:`_lines`, with the text drawn
+        in place since the last line was made joined to it."""
+        if self._typing is not None and self._typing.typed:
+            self._join_typed(self._typing)
+        return self._lines
+
+    @_wrapped.setter
+    def _wrapped(self, lines: list[list[Strip]]) -> None:
+        self._lines = lines  # (wrapped from the sources, which hold every token)
+        self._typing = None
+
+    def _join_typed(self, typing: _Typing) -> None:
+        """Make the last line again with the text drawn in place since it was made."""
+        *start, end = typing.line
+        typing.line = self._lines[-1][-1] = Strip([*start, Segment(end.text + typing.typed, end.style)],
+                                                 typing.cells)
+        typing.typed = ""
+
     def _append_in_place(self, fragment: str) -> bool:
         """Draw ``fragment`` by writing only its cells and the cursor after the last character
         on screen, when that is what re-wrapping and redrawing the line would change: printable
@@ -303,7 +329,7 @@ class StreamTail(Widget):
         Returns:
             True when drawn and the text updated; False when nothing was done.
         """
-        lines = self._wrapped[-1]
+        lines = self._lines[-1]
         typing = self._typing
         if typing is None or not lines or lines[-1] is not typing.line:
             typing = self._typing = self._start_typing()
@@ -319,18 +345,15 @@ class StreamTail(Widget):
             return False
         self.text += fragment
         self._sources[-1] += fragment
-        # (the line's last segment lengthened, and the strip made with its cell length known:
-        # each Strip costs a dozen small objects)
-        *start, end = typing.line
-        line = lines[-1] = Strip([*start, Segment(end.text + fragment, end.style)], cells)
-        self._typing = typing._replace(line=line, cells=cells)
+        typing.typed += fragment  # (the line is made again when read: each Strip is a dozen objects)
+        typing.cells = cells
         return True
 
     def _start_typing(self) -> _Typing | None:
         """Where a token that lengthens the last line goes, and how it is drawn; None when no
         token can be drawn in place now: no cursor is drawn, or the last line is empty, below
         the room, not the end of its source line, or its style on screen is not known."""
-        lines = self._wrapped[-1]
+        lines = self._lines[-1]
         if not (self.cursor and lines):
             return None
         last = lines[-1]
@@ -346,6 +369,7 @@ class StreamTail(Widget):
         return _Typing(last, row, last.cell_length, (before, after))
 
     def notify_style_update(self) -> None:
+        self._wrapped  # noqa: B018 - (joins the text drawn in place to its line)
         self._drawn_style = self._blank_style = self._typing = None
         super().notify_style_update()
 
