@@ -552,7 +552,7 @@ def main() -> None:
                         help="replies of each side at full speed (pairs, alternating)")
     parser.add_argument("--tax-replies", type=int, default=4,
                         help="replies of the in-process draw-tax measure at full speed (tui.draw_tax)")
-    parser.add_argument("--pi-tax-replies", type=int, default=2,
+    parser.add_argument("--pi-tax-replies", type=int, default=4,
                         help="the same at the Pi-class rate")
     parser.add_argument("--pi-repeats", type=int, default=3,
                         help="replies of each side at the Pi-class rate (35-45 s each)")
