@@ -300,8 +300,7 @@ class StreamTail(Widget):
     def _wrapped(self) -> list[list[Strip]]:
         """Each source line wrapped to ``self._width`` cells: :attr:`_lines`, with the text drawn
         in place since the last line was made joined to it."""
-        if self._typing is not None and self._typing.typed:
-            self._join_typed(self._typing)
+        self._join_typed()
         return self._lines
 
     @_wrapped.setter
@@ -309,8 +308,11 @@ class StreamTail(Widget):
         self._lines = lines  # (wrapped from the sources, which hold every token)
         self._typing = None
 
-    def _join_typed(self, typing: _Typing) -> None:
-        """Make the last line again with the text drawn in place since it was made."""
+    def _join_typed(self) -> None:
+        """Make the last line again with the text drawn in place since it was made, if any."""
+        typing = self._typing
+        if typing is None or not typing.typed:
+            return
         *start, end = typing.line
         typing.line = self._lines[-1][-1] = Strip([*start, Segment(end.text + typing.typed, end.style)],
                                                  typing.cells)
@@ -369,7 +371,7 @@ class StreamTail(Widget):
         return _Typing(last, row, last.cell_length, (before, after))
 
     def notify_style_update(self) -> None:
-        self._wrapped  # noqa: B018 - (joins the text drawn in place to its line)
+        self._join_typed()
         self._drawn_style = self._blank_style = self._typing = None
         super().notify_style_update()
 
