@@ -16,9 +16,11 @@ cells were aimed at screen cells a notification covers and how many of those wer
 
 import json
 import sys
+import threading
 from pathlib import Path
 
 from textual.app import App, ComposeResult
+from textual.driver import Driver
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.timer import Timer
@@ -28,6 +30,7 @@ from textual.widgets._toast import Toast
 import tui.widgets.status_bar as status_bar
 import tui.widgets.stream_tail as stream_tail
 from engine.chat.backend import ModelInfo
+from tui.input_driver import QuietLinuxDriver
 from tui.widgets.conversation import Conversation, ReplyView, UserMessage
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.terminal_scroll import TerminalScrollScreen
@@ -48,6 +51,9 @@ PAUSE_EVERY = 40
 class StreamScreen(TerminalScrollScreen):
     SCROLLED_BY_TERMINAL = Conversation
 
+    def before_frame(self) -> None:  # (as the chat screen's)
+        self.app.reply.close_lane()
+
     def _scroll_terminal(self) -> str:
         sequence = super()._scroll_terminal()
         self.app.drawn["scrolls"] += bool(sequence)
@@ -59,14 +65,18 @@ class StreamApp(App[None]):
     BINDINGS = [("ctrl+t", "toast"), ("ctrl+s", "stream"), ("ctrl+l", "repaint"), ("ctrl+u", "scroll_up"),
                 ("ctrl+k", "near_top"), ("ctrl+e", "edit")]
 
-    def __init__(self, count_file: Path) -> None:
+    def __init__(self, count_file: Path, threaded: bool) -> None:
         super().__init__()
         self.count_file = count_file
+        self.threaded = threaded
+        """Whether the words come from a thread, as a reply's tokens do, which writes those that
+        only lengthen the last line itself (tui.typing_lane), and hands the UI the rest."""
+        self.go = threading.Event()
         self.scrolled_last = False
         """Whether the terminal moved the conversation's lines in the last frame."""
         self.since_pause = 0
         self.timer: Timer | None = None
-        self.drawn = {"done": False, "scrolls": 0, "lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0}
+        self.drawn = {"done": False, "scrolls": 0, "lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0, "lane": 0}
         self.words = list(TOKENS)
 
     def get_default_screen(self) -> StreamScreen:
@@ -88,7 +98,17 @@ class StreamApp(App[None]):
     def action_toast(self) -> None:
         self.notify("A-NOTICE over the reply", timeout=600)
 
+    def get_driver_class(self) -> type[Driver]:
+        return QuietLinuxDriver  # (hearth's, with its lane)
+
     def action_stream(self) -> None:
+        if self.threaded:
+            if not self.go.is_set():
+                self.go.set()
+                if self.timer is None:  # (a stand-in: the thread runs the stream)
+                    self.timer = self.set_timer(3600, lambda: None)
+                    threading.Thread(target=self.generate, daemon=True).start()
+            return
         if self.timer is None:
             self.timer = self.set_interval(0.01, self.next_word)
         else:
@@ -117,6 +137,40 @@ class StreamApp(App[None]):
         for widget in self.screen.walk_children():
             widget.refresh()
 
+    def generate(self) -> None:
+        """(On a thread) Each word: written by the lane when it can, else handed to the UI;
+        pausing as :meth:`next_word` does."""
+        lane = self._driver.lane
+        while self.words:
+            self.go.wait()
+            if self.scrolled_last and self.since_pause >= PAUSE_EVERY:
+                self.go.clear()
+                self.since_pause = 0
+                self.call_from_thread(self.write_counts)
+                continue
+            self.since_pause += 1
+            word = self.words.pop(0)
+            if lane.write(word):
+                self.drawn["lane"] += 1
+            else:
+                self.call_from_thread(self.hand_word, word)
+            threading.Event().wait(0.01)
+        self.drawn["done"] = True
+        self.call_from_thread(self.write_counts)
+
+    def hand_word(self, word: str) -> None:
+        self.reply.write(word)
+        self.show_figures()
+
+    def show_figures(self) -> None:
+        # the figures get longer and shorter; the last three: 1234 tok/s, 7 tok/s (shorter:
+        # blanks), 9 tok/s (as long: from the changed digit of ctx to that of tok/s)
+        bar = self.query_one(StatusBar)
+        bar.ctx_used = len(TOKENS) - len(self.words)
+        bar.tokens_per_s = {0: 9.0, 1: 7.0, 2: 1234.0}.get(
+            len(self.words), [5.0, 1234.0, 50.0, 7.0][len(self.words) % 4])
+        bar.refresh_text(at_once=True)
+
     async def next_word(self) -> None:
         if self.scrolled_last and self.since_pause >= PAUSE_EVERY and self.words:
             assert self.timer is not None
@@ -127,20 +181,14 @@ class StreamApp(App[None]):
         if self.words:
             self.since_pause += 1
             self.reply.write(self.words.pop(0))
-            # the figures get longer and shorter; the last three: 1234 tok/s, 7 tok/s (shorter:
-            # blanks), 9 tok/s (as long: from the changed digit of ctx to that of tok/s)
-            bar = self.query_one(StatusBar)
-            bar.ctx_used = len(TOKENS) - len(self.words)
-            bar.tokens_per_s = {0: 9.0, 1: 7.0, 2: 1234.0}.get(
-                len(self.words), [5.0, 1234.0, 50.0, 7.0][len(self.words) % 4])
-            bar.refresh_text(at_once=True)
+            self.show_figures()
             if not self.words:
                 self.drawn["done"] = True
                 self.write_counts()
 
 
 if __name__ == "__main__":
-    app = StreamApp(Path(sys.argv[1]))
+    app = StreamApp(Path(sys.argv[1]), sys.argv[2:] == ["thread"])
     draw_now, draw_text, draw_spans = stream_tail.draw_now, stream_tail.draw_text, stream_tail.draw_spans
     draw_cells = status_bar.draw_cells
 

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.driver import Driver
@@ -94,6 +94,15 @@ class HearthApp(App[int]):
             if driver_class is QuietLinuxDriver.__base__:
                 return QuietLinuxDriver
         return driver_class
+
+    def _display(self, screen: Screen, renderable: Any) -> None:
+        """Textual's frame to the terminal, after closing the typing lane (tui.typing_lane): the
+        generation thread draws nothing while a frame is written, or after it until the chat
+        screen opens the lane again where its reply is then."""
+        lane = getattr(self._driver, "lane", None)
+        if lane is not None:
+            lane.close()
+        super()._display(screen, renderable)
 
     def on_mount(self) -> None:
         # the terminal hung up (an SSH connection that dropped): exit as if asked, so the chat,

@@ -52,11 +52,14 @@ class FramePacer:
         """A reply starts streaming (call on the UI thread)."""
         self._last_cpu = time.thread_time()
 
-    def frame_done(self) -> None:
-        """A batch was handed to the UI (call on the UI thread, once per batch)."""
+    def frame_done(self, batches: int = 1) -> None:
+        """``batches`` batches were drawn since the last call: this one, handed to the UI, and
+        those the generation thread drew itself meanwhile (tui.typing_lane) (call on the UI
+        thread, once per batch handed to it). The UI's CPU time since the last call is spread
+        over them."""
         now = time.thread_time()
         if self._last_cpu is not None:
-            spent = now - self._last_cpu
+            spent = (now - self._last_cpu) / max(1, batches)
             self._cpu_per_frame += SMOOTHING * (spent - self._cpu_per_frame)
             wanted = self._cpu_per_frame / self.cpu_budget if self.cpu_budget > 0 else 0.0
             self.interval = max(self.min_interval, min(MAX_INTERVAL_S, wanted))  # max_fps first

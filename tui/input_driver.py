@@ -36,6 +36,8 @@ from textual._time import get_time
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
+from tui.typing_lane import TypingLane
+
 PARSER_TICK_S = 0.1
 """The wait while the parser holds part of a sequence: Textual's own (``run_input_thread``)."""
 
@@ -68,6 +70,9 @@ class QuietLinuxDriver(LinuxDriver):
         self.exit_event: _WakingEvent = _WakingEvent(self._wake_write)
         self._output_lost = False
         """The terminal refused a write (it has gone): later output is dropped."""
+        self.lane = TypingLane(self._send)
+        """Where the generation thread draws tokens that lengthen the reply's last line
+        (tui.typing_lane); its lock serialises every write to the terminal."""
 
     def write(self, data: str) -> None:
         """Write ``data`` to the terminal's buffered stream now, from the calling thread (sent
@@ -76,20 +81,41 @@ class QuietLinuxDriver(LinuxDriver):
         quit."""
         if self._output_lost or self._file is None:
             return
-        try:
-            self._file.write(data)
-        except OSError:
-            self._output_lost = True
+        with self.lane.lock:
+            try:
+                self._file.write(data)
+            except OSError:
+                self._output_lost = True
 
     def flush(self) -> None:
         """Send what :meth:`write` buffered to the terminal (one ``write`` system call for a
         frame that fits the stream's buffer)."""
         if self._output_lost or self._file is None:
             return
+        with self.lane.lock:
+            try:
+                self._file.flush()
+            except OSError:
+                self._output_lost = True
+
+    def _send(self, data: str) -> bool:
+        """Write and flush ``data`` (the lane's; called with its lock held). False when the
+        terminal has gone."""
+        if self._output_lost or self._file is None:
+            return False
         try:
+            self._file.write(data)
             self._file.flush()
         except OSError:
             self._output_lost = True
+            return False
+        return True
+
+    def stop_application_mode(self) -> None:
+        """Close the lane first (no token is drawn after the terminal is given back), then
+        Textual's (leaving, or suspending)."""
+        self.lane.close()
+        super().stop_application_mode()
 
     def close(self) -> None:
         super().close()

@@ -26,6 +26,7 @@ from tui.collector import hold_for_streaming, release_after_streaming
 from tui.draw_tax import DrawTax
 from tui.frame_pacer import FramePacer
 from tui.screens.chats import ChatsScreen, Opened
+from tui.typing_lane import TypingLane
 from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMessage, warm_up_markdown
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.prompt_input import PromptInput
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
     from engine.models.store import Pulled
     from tui.app import HearthApp
     from voice.listen import Level
+
+
+LIVE_STATS_S = 0.5
+"""While the generation thread draws the reply itself (tui.typing_lane), the status bar's figures
+(tokens/s, the context used) are handed to the UI this often, seconds: each hand-over wakes the UI
+thread, which is what the lane saves."""
 
 
 class ChatScreen(TerminalScrollScreen):
@@ -72,6 +79,9 @@ class ChatScreen(TerminalScrollScreen):
         self._bindings.bind(keys, "push_to_talk", "Talk")
         ui = self.app.settings.ui
         self._pacer = FramePacer(ui.max_fps, ui.cpu_budget)
+        self._lane: TypingLane | None = None
+        """Where the generation thread draws what only lengthens the reply's last line (the
+        terminal's: tui.typing_lane); None when the driver has none (headless, Windows)."""
         self._draw_tax = DrawTax.from_env()
         """Only under bench/smooth_stream.py: every other phase not drawn (tui.draw_tax)."""
         self._storage_told: set[str] = set()
@@ -201,6 +211,7 @@ class ChatScreen(TerminalScrollScreen):
         await reply.start_stream()
         conversation.anchor()
         hold_for_streaming()
+        self._lane = getattr(self.app._driver, "lane", None)
         self._pacer.start()
         if not backend.loaded:
             self.query_one(StatusBar).set_state("loading… (your message waits)")
@@ -221,7 +232,10 @@ class ChatScreen(TerminalScrollScreen):
         pacer = self._pacer
         speak = self.app.reply_speaker()
         pending: list[str] = []
-        last_post = last_token = 0.0
+        last_post = last_token = last_handed = 0.0
+        lane = self._lane
+        laned = 0  # batches the lane drew since the last one handed to the UI
+        batches = 0
         token_gap = 0.0  # seconds between tokens, a moving average (weight of the newest: 0.3)
         stats: TokenEvent | None = None
         tax = self._draw_tax
@@ -243,12 +257,23 @@ class ChatScreen(TerminalScrollScreen):
                         if not tax.drawing(now):
                             pending.clear()  # (shown when the reply ends)
                     if pending and pacer.due(now - last_post, token_gap):
-                        self._hand_to_ui("".join(pending), stats)
+                        text = "".join(pending)
                         pending.clear()
                         last_post = now
+                        batches += 1
+                        if lane is not None and lane.write(text):  # drawn here: the UI sleeps on
+                            laned += 1
+                            if now - last_handed < LIVE_STATS_S:
+                                continue
+                            self._hand_to_ui("", stats, laned)  # the figures only
+                        else:
+                            self._hand_to_ui(text, stats, laned + 1)
+                        laned, last_handed = 0, now
                 elif isinstance(event, session_events.ContextTrimmed):
                     self.post_message(events.ContextTrimmed(event.dropped_messages))
                 elif isinstance(event, session_events.ReplySaved):
+                    if lane is not None:
+                        lane.report(batches)
                     if speak is not None:
                         speak(None)  # the last sentence
                     if tax is not None:
@@ -265,26 +290,34 @@ class ChatScreen(TerminalScrollScreen):
                 self._hand_to_ui("".join(pending), None)
             self.post_message(events.ReplyFinished("", "error", stats, error))
 
-    def _hand_to_ui(self, text: str, stats: TokenEvent | None) -> None:
+    def _hand_to_ui(self, text: str, stats: TokenEvent | None, batches: int = 1) -> None:
         """(On the generation thread.) Have :meth:`_chunk_arrived` called on the UI thread."""
         loop, context = self._ui_loop
         try:
-            loop.call_soon_threadsafe(self._chunk_arrived, text, stats, context=context)
+            loop.call_soon_threadsafe(self._chunk_arrived, text, stats, batches, context=context)
         except RuntimeError:  # the app has closed its loop (quitting mid-reply): nobody to show it to
             pass
 
-    def _chunk_arrived(self, text: str, stats: TokenEvent | None) -> None:
+    def before_frame(self) -> None:
+        if self._reply is not None:
+            self._reply.close_lane()
+
+    def _chunk_arrived(self, text: str, stats: TokenEvent | None, batches: int = 1) -> None:
         """A batch of reply text (all tokens since the previous batch) and the reply's figures so
         far, on the UI thread. A plain callback on the event loop rather than a Textual message:
         dispatching a message (and the idle round that follows it) cost about 0.5 ms of the UI
         thread per batch, as much as drawing the batch (bench/smooth_stream.py). Callbacks and
         messages from the generation thread keep their order (both go through the loop's
-        ``call_soon_threadsafe``), so the reply's end is handled after its last batch."""
+        ``call_soon_threadsafe``), so the reply's end is handled after its last batch.
+
+        ``text`` is "" when the generation thread drew the batches itself (tui.typing_lane) and
+        hands over only the figures; ``batches`` counts those drawn since the last call, and this
+        one, for the pacer."""
         if self._reply is not None and self._reply.is_attached:  # (not after quitting)
             self._reply.write(text)
             if stats is not None:
                 self._status.set_live_stats(stats)
-            self._pacer.frame_done()
+            self._pacer.frame_done(batches)
 
     def on_context_trimmed(self, message: events.ContextTrimmed) -> None:
         """Told when the reply ends (:meth:`on_reply_finished`): a notification mounted as the

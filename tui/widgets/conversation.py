@@ -238,7 +238,7 @@ class ReplyView(Vertical):
         self._settled = 0
         self._set_label("")
         await self.markdown.update("")
-        self._tail = StreamTail()
+        self._tail = StreamTail(on_typed=self._typed)
         await self.mount(self._tail, before=self.query_one(".reply-status"))
         # the room is made now, in the layout of the new messages before generation starts, not
         # by the first text: at a Pi-class share of a core, that layout of a long chat came just
@@ -255,18 +255,32 @@ class ReplyView(Vertical):
         tail = self._tail
         if tail is None or not fragment:
             return
+        tail.close_lane()  # (what the generation thread drew comes first)
         first = not self.text
         self.text += fragment
         tail.cursor = True  # (not after the "…")
         # the first text replaces the "…" in its line: drawn at once, like the text after it
         full = tail.replace(fragment) if first else tail.extend(fragment)
-        if not full or self._settling:
-            return  # drawn, or the move under way lays the tail out
+        if not full:
+            tail.open_lane()  # the next tokens that lengthen the line: drawn by the generation thread
+            return
+        if self._settling:
+            return  # the move under way lays the tail out
         if settled_length(self.text[self._settled:]):
             self._settling = True
             self.call_later(self._settle)
         else:
             tail.grow()
+
+    def _typed(self, text: str) -> None:
+        """Text the generation thread drew (tui.typing_lane), as the tail takes it."""
+        self.text += text
+
+    def close_lane(self) -> None:
+        """Stop the generation thread drawing into the reply, and take what it drew (before a
+        frame: the screen's widgets then hold what the terminal shows)."""
+        if self._tail is not None:
+            self._tail.close_lane()
 
     async def _settle(self) -> None:
         """Move the complete blocks of the text so far from the tail to the Markdown widget,
@@ -288,6 +302,7 @@ class ReplyView(Vertical):
 
     async def finish(self, text: str, status: str, note: str = "") -> None:
         """End the stream, render the full reply once, and show how it ended."""
+        self.close_lane()
         async with self._lock:  # after a move of blocks under way
             self.text = text
             self.status = status

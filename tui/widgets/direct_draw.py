@@ -97,6 +97,36 @@ def draw_text(widget: Widget, y: int, x: int, cells: int, rendered: str) -> bool
     return True
 
 
+def open_lane(widget: Widget, y: int, x: int, room: int, before: str, after: str, after_cells: int) -> bool:
+    """Let the generation thread draw text at cell ``x`` of content line ``y`` of ``widget``
+    (tui.typing_lane), as :func:`draw_text` would draw it there: ``before`` the text and
+    ``after`` it (terminal text and SGR sequences, styled as the widget's own rendering would
+    style them; ``after`` takes ``after_cells`` cells), at most ``room`` cells of text, fewer
+    where the line leaves the view or another widget covers it. The line's cached rendering is marked stale (a later
+    frame renders it anew, from the widget, which has taken the text by then).
+
+    Returns:
+        True when the lane is open; False (it stays closed) when the app's driver has no lane,
+        the widget's lines cannot be written straight to the terminal now (see
+        :func:`draw_now`), or no cell of the line is free.
+    """
+    app = widget.app
+    lane = getattr(app._driver, "lane", None)
+    known = _place(widget) if lane is not None else None
+    if lane is None or known is None or not known.can_write(y, x, 1):
+        return False
+    right = known.rights[known.top + y - known.view.y]
+    assert right is not None  # (can_write)
+    room = min(room, right - known.left - x - after_cells)
+    if room <= 0:
+        return False
+    widget._styles_cache.set_dirty(known.line(y))
+    cursor = known.screen.outer_size.clamp_offset(app.cursor_position)
+    start, end = (SYNC_START, SYNC_END) if app._sync_available else ("", "")
+    lane.open(start, known.left + x, known.top + y, room, before, f"{after}{move_to(cursor.x, cursor.y)}{end}")
+    return True
+
+
 def draw_spans(widget: Widget, spans: list[tuple[int, int, Strip]]) -> bool:
     """Write each ``(y, x, cells)`` of ``spans`` as :func:`draw_cells` writes one: ``cells`` at
     cell ``x`` of content line ``y`` of ``widget``, all in one write to the terminal (a word that

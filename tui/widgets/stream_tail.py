@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -30,7 +31,8 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.direct_draw import draw_now, draw_spans, draw_text, style_on_screen
+from tui.typing_lane import TypingLane
+from tui.widgets.direct_draw import draw_now, draw_spans, draw_text, open_lane, style_on_screen
 from tui.widgets.layout_size import keeps_lines_when_taller, set_by_layout
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -137,8 +139,11 @@ class StreamTail(Widget):
     virtual_size = set_by_layout()
     """No second layout or repaint when the tail grows (tui.widgets.layout_size)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_typed: Callable[[str], None] | None = None) -> None:
         super().__init__()
+        self.on_typed = on_typed
+        """Called with the text the generation thread drew (tui.typing_lane) as this tail takes
+        it (:meth:`close_lane`), before anything else changes."""
         self.text = ""
         self.cursor = False
         self._sources: list[str] = [""]
@@ -165,10 +170,16 @@ class StreamTail(Widget):
         """A blank cell's style after the text as the rendering draws it, likewise."""
         self._typing: _Typing | None = None
         """How a token that lengthens the last line is drawn (:meth:`_append_in_place`)."""
+        self._lane: TypingLane | None = None
+        """The terminal's lane (tui.typing_lane), when its driver has one."""
+
+    def on_mount(self) -> None:
+        self._lane = getattr(self.app._driver, "lane", None)
 
     def reset(self, text: str = "", reserve: bool = False) -> None:
         """Show ``text`` instead of what is shown, with :data:`RESERVE_LINES` of room below it
         when ``reserve`` is true (none otherwise); asks for a layout."""
+        self.close_lane()
         self._clear()
         self._height = 0
         self.extend(text)
@@ -183,6 +194,7 @@ class StreamTail(Widget):
         Returns:
             As :meth:`extend`: True when the text fills or outgrows the room.
         """
+        self.close_lane()
         shown = self.line_count
         self._clear()
         full = self.extend(text)
@@ -209,6 +221,7 @@ class StreamTail(Widget):
         """
         if not fragment:
             return False
+        self.close_lane()
         if self._append_in_place(fragment):
             return False
         self.text += fragment
@@ -331,12 +344,9 @@ class StreamTail(Widget):
         Returns:
             True when drawn and the text updated; False when nothing was done.
         """
-        lines = self._lines[-1]
-        typing = self._typing
-        if typing is None or not lines or lines[-1] is not typing.line:
-            typing = self._typing = self._start_typing()
-            if typing is None:
-                return False
+        typing = self._typing_now()
+        if typing is None:
+            return False
         cells = typing.cells + len(fragment)
         if not (self.cursor and fragment.isascii() and fragment.isprintable()) \
                 or cells + _CURSOR_CELLS > self._width:
@@ -350,6 +360,53 @@ class StreamTail(Widget):
         typing.typed += fragment  # (the line is made again when read: each Strip is a dozen objects)
         typing.cells = cells
         return True
+
+    def _typing_now(self) -> _Typing | None:
+        """The record of the last line (:class:`_Typing`), made when there is none for it."""
+        lines = self._lines[-1]
+        typing = self._typing
+        if typing is None or not lines or lines[-1] is not typing.line:
+            typing = self._typing = self._start_typing()
+        return typing
+
+    def open_lane(self) -> None:
+        """Let the generation thread draw the next tokens that lengthen the last line
+        (tui.typing_lane), as :meth:`_append_in_place` would draw them, until the line's room is
+        used or :meth:`close_lane`. Nothing is opened when no token could be drawn in place now
+        (:meth:`_start_typing`)."""
+        typing = self._typing_now()
+        if typing is not None:
+            before, after = typing.ansi
+            open_lane(self, typing.row, typing.cells, self._width - typing.cells - _CURSOR_CELLS,
+                      before, f"{CURSOR}{after}", _CURSOR_CELLS)
+
+    def close_lane(self) -> str:
+        """Stop the generation thread drawing (tui.typing_lane), and take what it drew since the
+        last call into the text (as :meth:`_append_in_place` does), telling :attr:`on_typed`.
+
+        Returns:
+            The text taken ("" when none).
+        """
+        lane = self._lane
+        if lane is None:
+            return ""
+        lane.close()
+        text = lane.take()
+        if not text:
+            return ""
+        self.text += text
+        self._sources[-1] += text  # (no newline: the lane takes printable text only)
+        typing = self._typing
+        lines = self._lines[-1]
+        if typing is not None and lines and lines[-1] is typing.line:
+            typing.typed += text
+            typing.cells += len(text)
+        else:  # (the line was made anew meanwhile: wrapped again, and drawn by the next frame)
+            self._wrap_last()
+            self.refresh()
+        if self.on_typed is not None:
+            self.on_typed(text)
+        return text
 
     def _start_typing(self) -> _Typing | None:
         """Where a token that lengthens the last line goes, and how it is drawn; None when no
@@ -371,6 +428,7 @@ class StreamTail(Widget):
         return _Typing(last, row, last.cell_length, (before, after))
 
     def notify_style_update(self) -> None:
+        self.close_lane()
         self._join_typed()
         self._drawn_style = self._blank_style = self._typing = None
         super().notify_style_update()
@@ -383,6 +441,7 @@ class StreamTail(Widget):
     def grow(self) -> None:
         """Make room for the text and :data:`RESERVE_LINES` more lines (asks for a layout; the
         lines drawn so far stay as they are, and the new ones are blank)."""
+        self.close_lane()
         self._reserving = self._reserving or bool(self._height)
         self._fit_height()
         self.clear_cached_dimensions()  # (what refresh does only when it repaints)
@@ -427,6 +486,7 @@ class StreamTail(Widget):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if width != self._width:
+            self.close_lane()
             self._width = width
             self._wrapped = [self._wrap(source) for source in self._sources[:-1]] + [[]]
             self._kept = self._kept_at = 0

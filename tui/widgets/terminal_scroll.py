@@ -69,7 +69,13 @@ class TerminalScrollScreen(Screen[Any]):
         kind = self.SCROLLED_BY_TERMINAL
         return None if kind is None else next((child for child in self.children if isinstance(child, kind)), None)
 
+    def before_frame(self) -> None:
+        """Called as each layout or paint of this screen begins, before anything is rendered
+        (a subclass makes its widgets ready to draw: the chat screen takes the text the
+        generation thread drew, tui.typing_lane)."""
+
     def _refresh_layout(self, size: Any = None, scroll: bool = False) -> None:
+        self.before_frame()
         self._layouts_since_paint += 1
         self._map_before_layout = _shown_map(self._compositor)
         # (the layout hands them to the compositor, placed where the widgets were)
@@ -77,6 +83,7 @@ class TerminalScrollScreen(Screen[Any]):
         super()._refresh_layout(size, scroll)
 
     def _compositor_refresh(self) -> None:
+        self.before_frame()
         app = self.app
         sequence = self._scroll_terminal()
         if sequence:  # the frame that follows paints the rest, in the same synchronized update
