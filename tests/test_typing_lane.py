@@ -1,0 +1,125 @@
+"""The typing lane (tui.typing_lane) on a real pty: what it writes, what it refuses, and that a
+close stops it between two writes of the generation thread. The lane in the app, with Textual's
+frames between its writes, is tests/test_terminal.py's (tmux)."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import threading
+
+import pytest
+
+from tui.typing_lane import TypingLane
+
+AFTER = "▌\x1b[0m\x1b[24;1H"
+
+
+@pytest.fixture
+def pty():
+    """(the terminal's side, the program's side) of a real pseudo-terminal."""
+    terminal, program = os.openpty()
+    yield terminal, program
+    os.close(terminal)
+    os.close(program)
+
+
+def _read(fd: int) -> bytes:
+    """All the pty has for its reader now."""
+    got = b""
+    while select.select([fd], [], [], 0.05)[0]:
+        got += os.read(fd, 65536)
+    return got
+
+
+def _lane(program: int) -> TypingLane:
+    return TypingLane(lambda data: os.write(program, data.encode()) > 0)
+
+
+def test_a_lane_writes_printable_text_that_fits_and_refuses_the_rest(pty) -> None:
+    terminal, program = pty
+    lane = _lane(program)
+    assert not lane.write("early")  # not open yet
+    lane.open("", 5, 2, 10, "\x1b[1m", AFTER)
+    assert lane.write("abc")
+    # the cursor to row 3, column 6 (counted from 1), the style, the text, the rest
+    assert _read(terminal).decode() == "\x1b[3;6H\x1b[1mabc▌\x1b[0m\x1b[24;1H"
+    assert lane.write(" de")  # the next goes after it
+    assert _read(terminal).decode() == "\x1b[3;9H\x1b[1m de▌\x1b[0m\x1b[24;1H"
+    for refused in ("fghi!", "x\n", "é", "\x1b[31m", "\t"):  # too long for the 4 cells left; not printable ASCII
+        assert not lane.write(refused)
+    assert lane.write("fghi")  # exactly the room
+    assert _read(terminal).decode().startswith("\x1b[3;12H")
+    assert not lane.write("j")
+    assert lane.take() == "abc defghi"
+    assert lane.take() == ""
+    assert lane.batches == 3
+
+
+def test_a_closed_lane_writes_nothing_and_keeps_what_was_written_for_take(pty) -> None:
+    terminal, program = pty
+    lane = _lane(program)
+    lane.open("\x1b[?2026h", 0, 0, 20, "", "\x1b[?2026l")
+    assert lane.write("one")
+    assert _read(terminal).decode() == "\x1b[?2026h\x1b[1;1Hone\x1b[?2026l"  # a synchronized update
+    lane.close()
+    assert not lane.is_open and not lane.write("two")
+    assert _read(terminal) == b""
+    assert lane.take() == "one"
+    lane.open("", 0, 0, 0, "", "")  # no room: nothing opens
+    assert not lane.is_open
+
+
+def test_a_gone_terminal_closes_the_lane() -> None:
+    lane = TypingLane(lambda data: False)
+    lane.open("", 0, 0, 20, "", "")
+    assert not lane.write("lost")
+    assert not lane.is_open and lane.take() == ""
+
+
+def test_close_stops_the_writing_thread_and_no_write_splits_another(pty) -> None:
+    """A thread writes batches while this one writes long sequences under the lane's lock (as the
+    driver does) and then closes the lane: every byte on the terminal belongs to one whole
+    write, none of the lane's comes after the close, and take() has exactly the batches written."""
+    terminal, program = pty
+    lane = _lane(program)
+    lane.open("", 0, 0, 10**9, "<", ">")
+    got = bytearray()
+    reading = threading.Event()
+
+    def read() -> None:
+        while not reading.is_set() or select.select([terminal], [], [], 0.2)[0]:
+            if select.select([terminal], [], [], 0.05)[0]:
+                got.extend(os.read(terminal, 65536))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    written: list[bool] = []
+    stop = threading.Event()
+
+    def generate() -> None:
+        while not stop.is_set():
+            written.append(lane.write("xy"))
+
+    writer = threading.Thread(target=generate)
+    writer.start()
+    frame = "[" + "f" * 3000 + "]"
+    for _ in range(20):
+        with lane.lock:
+            os.write(program, frame.encode())
+    lane.close()
+    with lane.lock:
+        os.write(program, b"CLOSED")
+    stop.set()
+    writer.join()
+    reading.set()
+    reader.join()
+    text = got.decode()
+    assert text.endswith("CLOSED")
+    assert "<" not in text.split("CLOSED")[1]  # nothing of the lane's after the close
+    pieces = re.findall(r"\x1b\[1;\d+H<xy>|\[f{3000}\]|CLOSED", text)
+    assert "".join(pieces) == text  # every write whole
+    assert written.count(True) == text.count("<xy>") > 0
+    assert written[written.index(False):] == [False] * written.count(False)  # none after the first no
+    assert lane.take() == "xy" * written.count(True)
