@@ -338,6 +338,7 @@ class ChatScreen(TerminalScrollScreen):
         reply = self._reply
         if reply is None:
             return
+        reply.close_lane()  # (a failed reply keeps what was shown)
         await self.query_one(Conversation).bring_back()
         if message.prompt:  # nothing was sent: give the prompt back
             await reply.remove()
@@ -533,6 +534,8 @@ class ChatScreen(TerminalScrollScreen):
         ) if focused is not None else None
         replies = self.query(ReplyView)
         reply = target or (replies.last() if replies else None)
+        if reply is not None:
+            reply.close_lane()  # (streaming: with what the generation thread drew)
         if reply is None or not reply.text:
             self.notify("No reply to copy yet.")
             return
