@@ -390,7 +390,8 @@ class HearthTui:
                 time.sleep(0.02)
             time.sleep(1.0)
         self.replies += 1
-        lane_batches, batches, lane_ms = LANE_LOG.findall(self.log.read_text())[done]
+        lanes = LANE_LOG.findall(self.log.read_text())  # (none from a driver without the lane)
+        lane_batches, batches, lane_ms = lanes[done] if len(lanes) > done else ("0", "0", "0")
         lane_cpu = float(lane_ms) / 1000
         with tui._lock:
             writes = tui.writes[self._fed:]
