@@ -66,9 +66,9 @@ async def test_the_app_streams_every_other_phase_and_shows_the_whole_reply_at_it
         assert isinstance(screen, ChatScreen)
         arrived = screen._chunk_arrived
 
-        def recorded(text, stats, batches=1):
+        def recorded(text, stats, batches=1, number=0):
             streamed.append(text)
-            arrived(text, stats, batches)
+            arrived(text, stats, batches, number)
         monkeypatch.setattr(screen, "_chunk_arrived", recorded)
         await wait_until(pilot, lambda: screen.app.session.backend.loaded)
         await ask(pilot, "Write a long story about a lighthouse keeper and a storm.")

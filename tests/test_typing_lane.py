@@ -123,3 +123,25 @@ def test_close_stops_the_writing_thread_and_no_write_splits_another(pty) -> None
     assert written.count(True) == text.count("<xy>") > 0
     assert written[written.index(False):] == [False] * written.count(False)  # none after the first no
     assert lane.take() == "xy" * written.count(True)
+
+
+def test_no_batch_is_drawn_before_one_handed_to_the_ui(pty) -> None:
+    """A batch the lane refused goes to the UI; the ones after it must not be drawn before it:
+    the lane takes none until the UI has drawn every batch handed to it and opened it again."""
+    terminal, program = pty
+    lane = _lane(program)
+    lane.open("", 0, 0, 50, "", "")
+    assert lane.write("a")
+    newline = lane.hand_over()  # (a newline: the UI's)
+    assert not lane.write("b")  # after the newline: the UI's too
+    b = lane.hand_over()
+    lane.drawn(newline)
+    lane.open("", 0, 1, 50, "", "")  # opened after drawing the newline, with "b" still on its way
+    assert not lane.write("c")
+    c = lane.hand_over()
+    lane.drawn(b)
+    lane.drawn(c)
+    lane.open("", 1, 1, 50, "", "")
+    assert lane.write("d")
+    assert _read(terminal).decode() == "\x1b[1;1Ha\x1b[2;2Hd"
+    assert lane.take() == "ad"

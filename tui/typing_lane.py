@@ -48,10 +48,12 @@ milliseconds."""
 class _Spot:
     """Where and how the next batch is drawn (see :meth:`TypingLane.open`)."""
 
-    __slots__ = ("start", "x", "y", "room", "before", "after")
+    __slots__ = ("start", "x", "y", "room", "before", "after", "drawn")
 
-    def __init__(self, start: str, x: int, y: int, room: int, before: str, after: str) -> None:
+    def __init__(self, start: str, x: int, y: int, room: int, before: str, after: str, drawn: int) -> None:
         self.start, self.x, self.y, self.room, self.before, self.after = start, x, y, room, before, after
+        self.drawn = drawn
+        """The batches handed to the UI that it had drawn when it opened the lane."""
 
 
 class TypingLane:
@@ -62,20 +64,25 @@ class TypingLane:
             called with :attr:`lock` held; returns False when the terminal has gone.
 
     Attributes:
-        lock: held for every write to the terminal, the driver's and the lane's.
+        lock: held for every write to the terminal, the driver's and the lane's (re-entrant: a
+            direct draw holds it across the driver's write and flush, which take it too).
         batches: batches written by :meth:`write` since the last :meth:`report` (int).
         cpu_s: CPU time of the threads that called :meth:`write` while writing them, seconds
             (``time.thread_time``): what the lane costs generation, for bench/smooth_stream.py.
     """
 
     def __init__(self, send: Callable[[str], bool]) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._send = send
         self._spot: _Spot | None = None
         self._typed: list[str] = []
         """Text written since the UI last took it (:meth:`take`)."""
         self.batches = 0
         self.cpu_s = 0.0
+        self._handed = 0
+        """(Written by the generation thread only) batches handed to the UI (:meth:`hand_over`)."""
+        self._drawn = 0
+        """(Written by the UI thread only) the last of those it has drawn (:meth:`drawn`)."""
 
     @property
     def is_open(self) -> bool:
@@ -87,7 +94,7 @@ class TypingLane:
         ``start``, a cursor move there, ``before``, the batch, ``after`` (``start`` opens a
         synchronized update when the terminal has them; ``after`` draws the cursor, ends the
         style, puts the terminal's cursor back and ends the update)."""
-        spot = _Spot(start, x, y, room, before, after)
+        spot = _Spot(start, x, y, room, before, after, self._drawn)
         with self.lock:
             self._spot = spot if room > 0 else None
 
@@ -96,6 +103,17 @@ class TypingLane:
         lane is under way (the text written stays for :meth:`take`)."""
         with self.lock:
             self._spot = None
+
+    def hand_over(self) -> int:
+        """(Generation thread) A batch goes to the UI instead (the lane refused it): until the UI
+        has drawn it (:meth:`drawn`) and opened the lane again, the lane takes nothing, so no
+        later batch is drawn before it. Returns the batch's number, for :meth:`drawn`."""
+        self._handed += 1
+        return self._handed
+
+    def drawn(self, number: int) -> None:
+        """(UI thread) The batch :meth:`hand_over` numbered ``number`` has been drawn."""
+        self._drawn = number
 
     def take(self) -> str:
         """(UI thread) The text written since the last call, in order ("" when none)."""
@@ -106,7 +124,8 @@ class TypingLane:
 
     def write(self, text: str) -> bool:
         """(Generation thread) Draw ``text`` at the lane's place, when the lane is open and
-        ``text`` is printable ASCII (one cell a character) that fits in its room.
+        ``text`` is printable ASCII (one cell a character) that fits in its room, and every batch
+        handed to the UI had been drawn when the lane was opened.
 
         Returns:
             True when written (the UI will :meth:`take` it); False when not (nothing was
@@ -117,7 +136,7 @@ class TypingLane:
         began = time.thread_time()
         with self.lock:
             spot = self._spot
-            if spot is None or len(text) > spot.room:
+            if spot is None or len(text) > spot.room or spot.drawn != self._handed:
                 return False
             if not self._send(f"{spot.start}\x1b[{spot.y + 1};{spot.x + 1}H{spot.before}{text}{spot.after}"):
                 self._spot = None  # the terminal has gone: the UI's path drops it likewise

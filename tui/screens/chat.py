@@ -293,8 +293,9 @@ class ChatScreen(TerminalScrollScreen):
     def _hand_to_ui(self, text: str, stats: TokenEvent | None, batches: int = 1) -> None:
         """(On the generation thread.) Have :meth:`_chunk_arrived` called on the UI thread."""
         loop, context = self._ui_loop
+        number = self._lane.hand_over() if text and self._lane is not None else 0
         try:
-            loop.call_soon_threadsafe(self._chunk_arrived, text, stats, batches, context=context)
+            loop.call_soon_threadsafe(self._chunk_arrived, text, stats, batches, number, context=context)
         except RuntimeError:  # the app has closed its loop (quitting mid-reply): nobody to show it to
             pass
 
@@ -302,7 +303,7 @@ class ChatScreen(TerminalScrollScreen):
         if self._reply is not None:
             self._reply.close_lane()
 
-    def _chunk_arrived(self, text: str, stats: TokenEvent | None, batches: int = 1) -> None:
+    def _chunk_arrived(self, text: str, stats: TokenEvent | None, batches: int = 1, number: int = 0) -> None:
         """A batch of reply text (all tokens since the previous batch) and the reply's figures so
         far, on the UI thread. A plain callback on the event loop rather than a Textual message:
         dispatching a message (and the idle round that follows it) cost about 0.5 ms of the UI
@@ -312,8 +313,10 @@ class ChatScreen(TerminalScrollScreen):
 
         ``text`` is "" when the generation thread drew the batches itself (tui.typing_lane) and
         hands over only the figures; ``batches`` counts those drawn since the last call, and this
-        one, for the pacer."""
+        one, for the pacer; ``number`` is the lane's for the batch (TypingLane.hand_over; 0: none)."""
         if self._reply is not None and self._reply.is_attached:  # (not after quitting)
+            if number and self._lane is not None:
+                self._lane.drawn(number)  # (before the reply's drawing opens the lane again)
             self._reply.write(text)
             if stats is not None:
                 self._status.set_live_stats(stats)
