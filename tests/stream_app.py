@@ -12,8 +12,12 @@ that screen too. At each pause and at the end, how many draws of each kind went 
 directly is written to argv[1] (JSON; "status": the status bar's; "scrolls": the frames that
 moved lines; "done" at the end), and, as the test's own check of where cells land, how many token
 cells were aimed at screen cells a notification covers and how many of those were written anyway
-(over it)."""
+(over it). With argv[2] "thread", the words come from a thread as a reply's tokens do: the thread
+writes those that only lengthen the last line itself (tui.typing_lane) and hands the rest to the
+UI without waiting for it, as the chat screen's generation thread does; the counts then also say
+whether the reply's text so far is every word in order ("text_so_far")."""
 
+import asyncio
 import json
 import sys
 import threading
@@ -87,6 +91,7 @@ class StreamApp(App[None]):
         yield StatusBar()
 
     async def on_mount(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.reply = ReplyView("", "streaming")
         conversation = self.query_one(Conversation)
         await conversation.add(UserMessage("MARK-0"), self.reply)
@@ -130,6 +135,8 @@ class StreamApp(App[None]):
         self.set_timer(0.3, self.write_counts)
 
     def write_counts(self) -> None:
+        self.reply.close_lane()
+        self.drawn["text_so_far"] = self.reply.text == "".join(TOKENS[:len(TOKENS) - len(self.words)])
         self.count_file.write_text(json.dumps(self.drawn))
 
     def action_repaint(self) -> None:
@@ -152,13 +159,14 @@ class StreamApp(App[None]):
             word = self.words.pop(0)
             if lane.write(word):
                 self.drawn["lane"] += 1
-            else:
-                self.call_from_thread(self.hand_word, word)
-            threading.Event().wait(0.01)
+            else:  # (not waiting for it: the chat screen's thread does not either)
+                self.loop.call_soon_threadsafe(self.hand_word, word, lane.hand_over())
+            threading.Event().wait(0.003)
         self.drawn["done"] = True
         self.call_from_thread(self.write_counts)
 
-    def hand_word(self, word: str) -> None:
+    def hand_word(self, word: str, number: int) -> None:
+        self._driver.lane.drawn(number)
         self.reply.write(word)
         self.show_figures()
 
@@ -166,9 +174,9 @@ class StreamApp(App[None]):
         # the figures get longer and shorter; the last three: 1234 tok/s, 7 tok/s (shorter:
         # blanks), 9 tok/s (as long: from the changed digit of ctx to that of tok/s)
         bar = self.query_one(StatusBar)
-        bar.ctx_used = len(TOKENS) - len(self.words)
-        bar.tokens_per_s = {0: 9.0, 1: 7.0, 2: 1234.0}.get(
-            len(self.words), [5.0, 1234.0, 50.0, 7.0][len(self.words) % 4])
+        left = len(self.words)  # (once: a thread may be taking words meanwhile)
+        bar.ctx_used = len(TOKENS) - left
+        bar.tokens_per_s = {0: 9.0, 1: 7.0, 2: 1234.0}.get(left, [5.0, 1234.0, 50.0, 7.0][left % 4])
         bar.refresh_text(at_once=True)
 
     async def next_word(self) -> None:

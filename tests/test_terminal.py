@@ -235,6 +235,7 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     while True:  # at each pause after a frame that moved the lines, and at the end
         drawn = _counts_written(count, 20)
         count.unlink()
+        assert drawn["text_so_far"], drawn  # every word in the reply's text, in order
         time.sleep(0.3)
         streamed = term.tmux("capture-pane", "-p", "-e")
         if drawn["done"]:

@@ -22,6 +22,7 @@ pinned below 9 in pyproject.toml).
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 from rich.style import Style
@@ -51,6 +52,7 @@ def draw_now(widget: Widget, first: int, count: int) -> bool:
     app, screen, region, clip = placed
     # the widget's cached lines are stale, whole (a later frame draws what is hidden now)
     widget._set_dirty(Region(0, first, region.width, count).translate(-widget.content_offset))
+    _forget_render(widget)
     rows = Region(region.x, region.y + first, region.width, count).intersection(clip)
     if not rows:
         return True  # scrolled out of view: nothing on screen changed
@@ -158,14 +160,28 @@ def _write(app: App, screen: Screen, sequence: str) -> None:
     """Write ``sequence`` (cursor moves and rendered segments) to the terminal, then put the
     cursor back, in a synchronized update when the terminal has them, as ``App._display`` does,
     in one write to the driver, flushed (hearth's driver writes from this thread:
-    tui.input_driver; Textual's own hands the write to its writer thread, which flushes)."""
+    tui.input_driver; Textual's own hands the write to its writer thread, which flushes), holding
+    the typing lane's lock throughout when the driver has one (tui.typing_lane), so that no
+    batch of the generation thread's is flushed between the two."""
     cursor = screen.outer_size.clamp_offset(app.cursor_position)
     sequence += move_to(cursor.x, cursor.y)
     if app._sync_available:
         sequence = f"{SYNC_START}{sequence}{SYNC_END}"
     assert app._driver is not None
-    app._driver.write(sequence)
-    app._driver.flush()
+    lane = getattr(app._driver, "lane", None)
+    with lane.lock if lane is not None else contextlib.nullcontext():
+        app._driver.write(sequence)
+        app._driver.flush()
+
+
+def _forget_render(widget: Widget) -> None:
+    """Have the widget's next rendering call its ``render()`` again: Textual keeps what
+    ``render()`` gave until the widget is refreshed (``Widget._render``, in its layout cache), so a
+    line rendered again after the widget's text changed without a refresh (as the status bar's
+    does, drawn at once) showed the text of the last frame: seen in tests/test_terminal.py, a
+    status bar drawn whole just after a frame had painted it, and then its changed cells written
+    over a line that was not the one they were worked out from."""
+    widget._layout_cache.pop("_render.visual", None)
 
 
 def style_on_screen(widget: Widget, y: int, x: int) -> Style | None:
@@ -176,6 +192,7 @@ def style_on_screen(widget: Widget, y: int, x: int) -> Style | None:
     None when the line has no such cell."""
     offset, width = widget.content_offset, widget.outer_size.width
     widget._set_dirty(Region(-offset.x, y, width, 1))  # rendered from the widget as it is now
+    _forget_render(widget)
     (line,) = widget.render_lines(Region(0, offset.y + y, width, 1))
     for segment in line.crop(offset.x + x, offset.x + x + 1):
         return segment.style or Style.null()
