@@ -31,19 +31,13 @@ from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMes
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.recording_bar import RecordingBar
-from tui.widgets.status_bar import StatusBar
+from tui.widgets.status_bar import LIVE_EVERY_S, StatusBar
 from tui.widgets.terminal_scroll import TerminalScrollScreen
 
 if TYPE_CHECKING:
     from engine.models.store import Pulled
     from tui.app import HearthApp
     from voice.listen import Level
-
-
-LIVE_STATS_S = 0.5
-"""While the generation thread draws the reply itself (tui.typing_lane), the status bar's figures
-(tokens/s, the context used) are handed to the UI this often, seconds: each hand-over wakes the UI
-thread, which is what the lane saves."""
 
 
 class ChatScreen(TerminalScrollScreen):
@@ -263,7 +257,7 @@ class ChatScreen(TerminalScrollScreen):
                         batches += 1
                         if lane is not None and lane.write(text):  # drawn here: the UI sleeps on
                             laned += 1
-                            if now - last_handed < LIVE_STATS_S:
+                            if now - last_handed < LIVE_EVERY_S:  # (the figures: no oftener)
                                 continue
                             self._hand_to_ui("", stats, laned)  # the figures only
                         else:
