@@ -12,9 +12,9 @@ terminal (0.08 ms of that thread's CPU under the quota). Measured in the real ap
 one TUI before and one after, replies in turn): under the quota, 90 % of the batches went this
 way, the UI thread's CPU per update fell from 0.50 to 0.27 ms, and generation while drawing ran
 at 0.978 of its speed while not (median of 6 replies; 0.975 before); at full speed, where a batch
-holds 6-8 tokens and one in two or three wraps, a third to a half went this way, and that figure was 0.988
-(median of 8; 0.978 before): work moved from the UI thread, which takes a core from one of
-llama.cpp's threads, to the thread that waits for them anyway.
+holds 6-8 tokens and one in two or three wraps, a third to a half went this way, and that figure
+was 0.988 (median of 8; 0.978 before): work moved from the UI thread, which takes a core from one
+of llama.cpp's threads, to the thread that waits for them anyway.
 
 The lane is a place on screen and how to draw there, given by the UI thread (:meth:`open`): the
 cell after the text, the style's escape sequences, the cells left before the line ends or another
