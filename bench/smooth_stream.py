@@ -391,7 +391,7 @@ class HearthTui:
             time.sleep(1.0)
         self.replies += 1
         lanes = LANE_LOG.findall(self.log.read_text())  # (none from a driver without the lane)
-        lane_batches, batches, lane_ms = lanes[done] if len(lanes) > done else ("0", "0", "0")
+        lane_batches, batches, lane_ms, lane_wraps = lanes[done] if len(lanes) > done else ("0", "0", "0", "0")
         lane_cpu = float(lane_ms) / 1000
         with tui._lock:
             writes = tui.writes[self._fed:]
@@ -423,6 +423,7 @@ class HearthTui:
                                         for i in worst),
                 "ui_cpu_s": ui_cpu, "ui_thread_cpu_s": ui_thread_cpu, "lane_cpu_s": lane_cpu,
                 "lane_pct": 100 * int(lane_batches) / max(1, int(batches)),
+                "lane_wrap_pct": 100 * int(lane_wraps) / max(1, int(batches)),
                 "ui_ms_per_update": 1000 * ui_cpu / max(1, len(times)),
                 "ui_share_pct": 100 * ui_cpu / window, "bytes_per_s": streamed / window,
                 "rest_ms_per_token": 1000 * rest_cpu / max(1, tokens - 1)}
@@ -500,7 +501,8 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
                   f"{raws[-1][2]:.2f}), "
                   f"longest gap {t['longest_gap_ms']:.0f} ms (first update {t['first_update_ms']:.0f} ms "
                   f"after the logged first token), UI thread {t['ui_thread_cpu_s']:.2f} CPU s, "
-                  f"lane {t['lane_cpu_s'] * 1000:.1f} CPU ms ({t['lane_pct']:.0f} % of batches); "
+                  f"lane {t['lane_cpu_s'] * 1000:.1f} CPU ms ({t['lane_pct']:.0f} % of batches, "
+                  f"{t['lane_wrap_pct']:.0f} % wrapping a line); "
                   f"longest gaps {t['worst_gaps']} into the stream", flush=True)
         hearth.close()
         hearth = None
@@ -536,7 +538,8 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
          f"{tui['ui_ms_per_update']:.2f}", "<= 2"),
         ("UI's share of a core (%)", f"{tui['ui_cpu_s']:.2f} s / {tui['window_s']:.1f} s",
          f"{tui['ui_share_pct']:.1f}", "<= 3"),
-        ("  of which the lane's writes (ms)", f"{tui['lane_pct']:.0f} % of batches drawn by it",
+        ("  of which the lane's writes (ms)", f"{tui['lane_pct']:.0f} % of batches drawn by it "
+         f"({tui['lane_wrap_pct']:.0f} % wrapping a line)",
          f"{1000 * tui['lane_cpu_s']:.1f}", "report"),
         ("TUI tokens/s / raw tokens/s (median pair)", f"pairs {min(ratios):.3f} to {max(ratios):.3f}",
          f"{statistics.median(ratios):.3f}", ">= 0.98"),

@@ -80,7 +80,8 @@ class StreamApp(App[None]):
         """Whether the terminal moved the conversation's lines in the last frame."""
         self.since_pause = 0
         self.timer: Timer | None = None
-        self.drawn = {"done": False, "scrolls": 0, "lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0, "lane": 0}
+        self.drawn = {"done": False, "scrolls": 0, "lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0, "lane": 0,
+                      "lane_wraps": 0}
         self.words = list(TOKENS)
 
     def get_default_screen(self) -> StreamScreen:
@@ -136,6 +137,7 @@ class StreamApp(App[None]):
 
     def write_counts(self) -> None:
         self.reply.close_lane()
+        self.drawn["lane_wraps"] = self._driver.lane.wraps
         self.drawn["text_so_far"] = self.reply.text == "".join(TOKENS[:len(TOKENS) - len(self.words)])
         self.count_file.write_text(json.dumps(self.drawn))
 

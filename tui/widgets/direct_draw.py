@@ -34,6 +34,8 @@ from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.typing_lane import Wrapping
+
 
 def draw_now(widget: Widget, first: int, count: int) -> bool:
     """Write lines ``first .. first + count - 1`` of ``widget`` (rows of its outer region,
@@ -99,13 +101,18 @@ def draw_text(widget: Widget, y: int, x: int, cells: int, rendered: str) -> bool
     return True
 
 
-def open_lane(widget: Widget, y: int, x: int, room: int, before: str, after: str, after_cells: int) -> bool:
+def open_lane(widget: Widget, y: int, x: int, room: int, before: str, after: str, after_cells: int,
+              wrapping: Wrapping | None = None) -> bool:
     """Let the generation thread draw text at cell ``x`` of content line ``y`` of ``widget``
     (tui.typing_lane), as :func:`draw_text` would draw it there: ``before`` the text and
     ``after`` it (terminal text and SGR sequences, styled as the widget's own rendering would
     style them; ``after`` takes ``after_cells`` cells), at most ``room`` cells of text, fewer
-    where the line leaves the view or another widget covers it. The line's cached rendering is marked stale (a later
-    frame renders it anew, from the widget, which has taken the text by then).
+    where the line leaves the view or another widget covers it. With ``wrapping`` (its
+    ``left`` 0 and its ``rooms`` the cells of content lines ``y``, ``y + 1``, …, as the widget
+    sees them), text that wraps may go on to the next of those lines, as far as they are in view
+    and no other widget covers their start (each line's room cut where one covers its end).
+    The lines' cached renderings are marked stale (a later frame renders them anew, from the
+    widget, which has taken the text by then).
 
     Returns:
         True when the lane is open; False (it stays closed) when the app's driver has no lane,
@@ -117,15 +124,24 @@ def open_lane(widget: Widget, y: int, x: int, room: int, before: str, after: str
     known = _place(widget) if lane is not None else None
     if lane is None or known is None or not known.can_write(y, x, 1):
         return False
-    right = known.rights[known.top + y - known.view.y]
-    assert right is not None  # (can_write)
-    room = min(room, right - known.left - x - after_cells)
-    if room <= 0:
+    rights = []
+    for line in range(y, y + (len(wrapping.rooms) if wrapping is not None else 1)):
+        if not known.can_write(line, 0, 1):
+            break
+        right = known.rights[known.top + line - known.view.y]
+        assert right is not None  # (can_write)
+        rights.append(right - known.left)
+        widget._styles_cache.set_dirty(known.line(line))
+    room = min(room, rights[0] - x - after_cells)
+    if wrapping is not None:
+        wrapping = wrapping._replace(left=known.left, rooms=tuple(
+            min(cells, right) for cells, right in zip(wrapping.rooms, rights, strict=False)))
+    if room <= 0 and (wrapping is None or len(wrapping.rooms) < 2):
         return False
-    widget._styles_cache.set_dirty(known.line(y))
     cursor = known.screen.outer_size.clamp_offset(app.cursor_position)
     start, end = (SYNC_START, SYNC_END) if app._sync_available else ("", "")
-    lane.open(start, known.left + x, known.top + y, room, before, f"{after}{move_to(cursor.x, cursor.y)}{end}")
+    lane.open(start, known.left + x, known.top + y, room, before, after, f"{move_to(cursor.x, cursor.y)}{end}",
+              after_cells, wrapping)
     return True
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from functools import partial
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -31,7 +32,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.typing_lane import TypingLane
+from tui.typing_lane import TypingLane, Wrapping
 from tui.widgets.direct_draw import draw_now, draw_spans, draw_text, open_lane, style_on_screen
 from tui.widgets.layout_size import keeps_lines_when_taller, set_by_layout
 
@@ -99,6 +100,12 @@ def _plain(line: Strip) -> str | None:
     if not (text.isascii() and text.isprintable()) or len({segment.style for segment in line}) > 1:
         return None
     return text
+
+
+def _split(width: int, source: str) -> list[str]:
+    """``source`` wrapped to ``width`` cells as :meth:`StreamTail._wrap` wraps it: each line's
+    characters (for tui.typing_lane, on the generation thread)."""
+    return [line.plain for line in Content(source).wrap(width)]
 
 
 class _Typing:
@@ -288,10 +295,7 @@ class StreamTail(Widget):
         if self._drawn_style is None:
             written = next((y for y, line in enumerate(now) if line and line != CURSOR), None)
             self._drawn_style = None if written is None else style_on_screen(self, first + written, 0)
-        if self._blank_style is None:
-            self._blank_style = style_on_screen(self, self._height - 1, self._width - 1) \
-                if self._height > self.line_count + 1 else None
-        text, blank = self._drawn_style, self._blank_style
+        text, blank = self._drawn_style, self._blank_cell_style()
         if text is None or blank is None:
             return False
         spans = []
@@ -370,19 +374,28 @@ class StreamTail(Widget):
         return typing
 
     def open_lane(self) -> None:
-        """Let the generation thread draw the next tokens that lengthen the last line
-        (tui.typing_lane), as :meth:`_append_in_place` would draw them, until the line's room is
-        used or :meth:`close_lane`. Nothing is opened when no token could be drawn in place now
+        """Let the generation thread draw the next tokens (tui.typing_lane) as
+        :meth:`_append_in_place` would draw them, and, when the last line is plain text, those
+        that wrap it onto the lines of the room below, as :meth:`extend` would (all but the
+        room's last line: the text reaching that one needs a layout, :meth:`grow`), until
+        :meth:`close_lane`. Nothing is opened when no token could be drawn in place now
         (:meth:`_start_typing`)."""
         typing = self._typing_now()
-        if typing is not None:
-            before, after = typing.ansi
-            open_lane(self, typing.row, typing.cells, self._width - typing.cells - _CURSOR_CELLS,
-                      before, f"{CURSOR}{after}", _CURSOR_CELLS)
+        if typing is None:
+            return
+        before, after = typing.ansi
+        lines = self._height - 1 - typing.row
+        line = _plain(typing.line) if lines > 1 else None
+        blank = self._blank_ansi() if line is not None else None
+        wrapping = None if line is None or blank is None else \
+            Wrapping(partial(_split, self._width), line + typing.typed, 0, (self._width,) * lines, after, blank)
+        open_lane(self, typing.row, typing.cells, self._width - typing.cells - _CURSOR_CELLS,
+                  before, f"{CURSOR}{after}", _CURSOR_CELLS, wrapping)
 
     def close_lane(self) -> str:
         """Stop the generation thread drawing (tui.typing_lane), and take what it drew since the
-        last call into the text (as :meth:`_append_in_place` does), telling :attr:`on_typed`.
+        last call into the text (as :meth:`_append_in_place` does, or :meth:`extend` for a word
+        that wrapped), telling :attr:`on_typed`.
 
         Returns:
             The text taken ("" when none).
@@ -391,22 +404,44 @@ class StreamTail(Widget):
         if lane is None:
             return ""
         lane.close()
-        text = lane.take()
+        text, drawn = lane.take()
         if not text:
             return ""
-        self.text += text
-        self._sources[-1] += text  # (no newline: the lane takes printable text only)
         typing = self._typing
         lines = self._lines[-1]
-        if typing is not None and lines and lines[-1] is typing.line:
+        if not drawn and typing is not None and lines and lines[-1] is typing.line:
             typing.typed += text
             typing.cells += len(text)
-        else:  # (the line was made anew meanwhile: wrapped again, and drawn by the next frame)
+            self.text += text
+            self._sources[-1] += text  # (no newline: the lane takes printable text only)
+        else:  # wrapped: as the lane drew it (or drawn by the next frame, when not)
+            count = self.line_count
+            self.text += text
+            self._sources[-1] += text
             self._wrap_last()
-            self.refresh()
+            lines = self._lines[-1]
+            if not drawn or self.line_count != count + len(drawn) - 1 or len(lines) < len(drawn) \
+                    or tuple(strip.text for strip in lines[-len(drawn):]) != drawn:
+                self.refresh()
         if self.on_typed is not None:
             self.on_typed(text)
         return text
+
+    def _blank_cell_style(self) -> Style | None:
+        """A blank cell's style after the text as the rendering draws it (:attr:`_blank_style`,
+        read from the room's last line the first time); None while that is not known (no blank
+        line below the text)."""
+        if self._blank_style is None and self._height > self.line_count + 1:
+            self._blank_style = style_on_screen(self, self._height - 1, self._width - 1)
+        return self._blank_style
+
+    def _blank_ansi(self) -> tuple[str, str] | None:
+        """The escape sequences before and after a blank cell (:meth:`_blank_cell_style`)."""
+        style = self._blank_cell_style()
+        if style is None:
+            return None
+        before, _, after = Strip([Segment("\0", style)]).render(self.app.console).partition("\0")
+        return before, after
 
     def _start_typing(self) -> _Typing | None:
         """Where a token that lengthens the last line goes, and how it is drawn; None when no
