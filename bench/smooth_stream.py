@@ -564,9 +564,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=8,
                         help="replies of each side at full speed (pairs, alternating)")
-    parser.add_argument("--tax-replies", type=int, default=4,
-                        help="replies of the in-process draw-tax measure at full speed (tui.draw_tax)")
-    parser.add_argument("--pi-tax-replies", type=int, default=4,
+    parser.add_argument("--tax-replies", type=int, default=8,
+                        help="replies of the in-process draw-tax measure at full speed (tui.draw_tax; one "
+                             "reply's figure varies by +-3 %% on this VM, hence the median of several)")
+    parser.add_argument("--pi-tax-replies", type=int, default=6,
                         help="the same at the Pi-class rate")
     parser.add_argument("--pi-repeats", type=int, default=3,
                         help="replies of each side at the Pi-class rate (35-45 s each)")
