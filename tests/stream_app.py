@@ -15,7 +15,9 @@ cells were aimed at screen cells a notification covers and how many of those wer
 (over it). With argv[2] "thread", the words come from a thread as a reply's tokens do: the thread
 writes those that only lengthen the last line itself (tui.typing_lane) and hands the rest to the
 UI without waiting for it, as the chat screen's generation thread does; the counts then also say
-whether the reply's text so far is every word in order ("text_so_far")."""
+whether the reply's text so far is every word in order ("text_so_far"). With argv[3] "miswrap"
+as well, the thread wraps lines ten cells short of the reply's width (the reply draws them
+again)."""
 
 import asyncio
 import json
@@ -81,7 +83,7 @@ class StreamApp(App[None]):
         self.since_pause = 0
         self.timer: Timer | None = None
         self.drawn = {"done": False, "scrolls": 0, "lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0, "lane": 0,
-                      "lane_wraps": 0}
+                      "lane_wraps": 0, "miswrapped": 0}
         self.words = list(TOKENS)
 
     def get_default_screen(self) -> StreamScreen:
@@ -198,7 +200,16 @@ class StreamApp(App[None]):
 
 
 if __name__ == "__main__":
-    app = StreamApp(Path(sys.argv[1]), sys.argv[2:] == ["thread"])
+    app = StreamApp(Path(sys.argv[1]), sys.argv[2:3] == ["thread"])
+    if sys.argv[3:] == ["miswrap"]:  # the thread's wrapping ten cells short of the reply's
+        split = stream_tail._split
+
+        def miswrap(width: int, source: str) -> list[str]:
+            lines = split(width - 10, source)
+            app.drawn["miswrapped"] += len(lines) == 2 and lines != split(width, source)  # (the lane draws 2)
+            return lines
+
+        stream_tail._split = miswrap
     draw_now, draw_text, draw_spans = stream_tail.draw_now, stream_tail.draw_text, stream_tail.draw_spans
     draw_cells = status_bar.draw_cells
 

@@ -222,31 +222,10 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     notification over the reply stays whole while text streams beneath it. The status bar's live
     figures, written as the cells that changed, end as its full repaint too. With the words
     coming from a thread (``threaded``), as a reply's tokens do, that thread writes most of them
-    itself (tui.typing_lane), between the UI's frames and its own writes, and the screen is the
-    full repaint's all the same."""
+    itself (those that lengthen the line or wrap it onto the next: tui.typing_lane), between the
+    UI's frames and its own writes, and the screen is the full repaint's all the same."""
     count = tmp_path / "drawn"
-    term.start([sys.executable, "-m", "tests.stream_app", str(count), *(["thread"] if threaded else [])])
-    term.wait_for("…")
-    if toast:
-        term.key("C-t")
-        term.wait_for("A-NOTICE")
-    term.key("C-s")
-    pauses = 0
-    while True:  # at each pause after a frame that moved the lines, and at the end
-        drawn = _counts_written(count, 20)
-        count.unlink()
-        assert drawn["text_so_far"], drawn  # every word in the reply's text, in order
-        time.sleep(0.3)
-        streamed = term.tmux("capture-pane", "-p", "-e")
-        if drawn["done"]:
-            break
-        term.key("C-l")
-        time.sleep(0.5)
-        repainted = term.tmux("capture-pane", "-p", "-e")
-        assert repainted == streamed, _differing_lines(pauses, streamed, repainted)
-        pauses += 1
-        term.key("C-s")
-    assert "THE-END" in streamed
+    drawn, streamed, pauses = _stream_against_repaints(term, count, ["thread"] if threaded else [], toast)
     assert pauses >= 3, drawn
     # of 400 words, all but those that needed a layout were drawn directly (under a notification,
     # the part of the line left of it), and most by writing only the cells they add
@@ -290,6 +269,51 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
         repainted = term.tmux("capture-pane", "-p", "-e")
         assert repainted == scrolled, _differing_lines(-1, scrolled, repainted)
     assert "MARK-1" in scrolled
+
+
+def test_a_line_the_lane_wrapped_otherwise_than_the_reply_is_drawn_again(term: Tmux, tmp_path: Path) -> None:
+    """Should the generation thread's wrapping of a line (tui.typing_lane) ever differ from the
+    reply's own (a Textual that wraps otherwise), the reply draws the line again from its text when
+    it takes what the thread drew: here the thread wraps ten cells short of the width, and the
+    screen is a full repaint's at every pause and at the end all the same."""
+    count = tmp_path / "drawn"
+    drawn, streamed, pauses = _stream_against_repaints(term, count, ["thread", "miswrap"])
+    assert pauses >= 3 and drawn["lane_wraps"] > 10 and drawn["miswrapped"] > 10, drawn
+    term.key("C-l")
+    time.sleep(0.5)
+    assert term.tmux("capture-pane", "-p", "-e") == streamed
+
+
+def _stream_against_repaints(term: Tmux, count: Path, mode: list[str], toast: bool = False) -> tuple[dict, str, int]:
+    """Stream tests/stream_app.py's reply (``mode``: its arguments after the count file; with a
+    notification when ``toast``); at each pause after a frame that moved the lines, check the
+    screen equals Textual's full repaint and the reply's text is every word so far in order.
+
+    Returns:
+        The app's counts at the end, the screen then, and the pauses."""
+    term.start([sys.executable, "-m", "tests.stream_app", str(count), *mode])
+    term.wait_for("…")
+    if toast:
+        term.key("C-t")
+        term.wait_for("A-NOTICE")
+    term.key("C-s")
+    pauses = 0
+    while True:
+        drawn = _counts_written(count, 20)
+        count.unlink()
+        assert drawn["text_so_far"], drawn  # every word in the reply's text, in order
+        time.sleep(0.3)
+        streamed = term.tmux("capture-pane", "-p", "-e")
+        if drawn["done"]:
+            break
+        term.key("C-l")
+        time.sleep(0.5)
+        repainted = term.tmux("capture-pane", "-p", "-e")
+        assert repainted == streamed, _differing_lines(pauses, streamed, repainted)
+        pauses += 1
+        term.key("C-s")
+    assert "THE-END" in streamed
+    return drawn, streamed, pauses
 
 
 def _counts_written(count: Path, seconds: float) -> dict:
