@@ -153,13 +153,13 @@ def test_a_batch_that_wraps_moves_the_line_end_down_as_the_widget_wraps_it(pty) 
     """With wrapping, a batch that does not fit goes on to the next line as the tail's own
     wrapping (Textual's) puts it: only the cells that change on the line it leaves (its end, or
     blanks where a word that moved down and the cursor were), then the next line; never past
-    the lines it was given, nor into more than two lines at once, nor beyond a line's room."""
+    the lines it was given, nor beyond a line's room."""
     terminal, program = pty
     lane = _lane(program)
     wrapping = Wrapping(partial(_split, 20), "The quick bro", 2, (20, 20, 20), "\x1b[0m", ("\x1b[2m", "\x1b[0m"))
     lane.open("", 2 + 13, 3, 20 - 13 - 1, "\x1b[1m", AFTER, FINISH, 1, wrapping)
     assert not lane.write("wn foxy")  # one full line of 20 cells: the cursor would start the next (the UI's)
-    assert not lane.write("wn fox jumps over the lazy dog")  # three lines
+    assert not lane.write("wn fox jumps over the lazy dog, and then some more")  # four lines: three left
     assert _read(terminal) == b""
     assert lane.write("wn fox jumps")  # the word's end on this line, the next word on the next
     assert _read(terminal).decode() == "\x1b[4;16H\x1b[1mwn fox\x1b[0m\x1b[5;3H\x1b[1mjumps▌\x1b[0m\x1b[24;1H"
@@ -186,3 +186,22 @@ def test_the_split_is_the_tails_wrapping() -> None:
     lines before the last lose their trailing spaces, a word longer than the width is folded."""
     assert _split(10, "one two three ") == ["one two", "three "]
     assert _split(10, "abcdefghijklmn op") == ["abcdefghij", "klmn op"]
+
+
+def test_a_batch_with_newlines_goes_on_to_the_next_lines(pty) -> None:
+    """A newline starts the next line of the room, as the tail shows a line of source: a blank
+    line between paragraphs is left blank, the cursor goes after the last text; a batch whose
+    lines do not fit the lines left is the UI's."""
+    terminal, program = pty
+    lane = _lane(program)
+    wrapping = Wrapping(partial(_split, 20), "One", 0, (20, 20, 20, 20), "\x1b[0m", ("\x1b[2m", "\x1b[0m"))
+    lane.open("", 3, 0, 16, "\x1b[1m", AFTER, FINISH, 1, wrapping)
+    assert not lane.write("x\n\ny\n\nz")  # five lines, four left
+    assert lane.write(".\n\nTwo")  # the cursor's cell becomes the ".", the blank line is left alone
+    assert _read(terminal).decode() == "\x1b[1;4H\x1b[1m.\x1b[0m\x1b[3;1H\x1b[1mTwo▌\x1b[0m\x1b[24;1H"
+    assert lane.write("\n")  # the cursor alone moves down: a blank where it was
+    assert _read(terminal).decode() == "\x1b[3;4H\x1b[2m \x1b[0m\x1b[4;1H\x1b[1m▌\x1b[0m\x1b[24;1H"
+    assert lane.write("and")  # in place on the new, empty line
+    assert _read(terminal).decode() == "\x1b[4;1H\x1b[1mand▌\x1b[0m\x1b[24;1H"
+    assert not lane.write("\n")  # no line left
+    assert lane.take() == (".\n\nTwo\nand", ("One.", "", "Two", "and"))

@@ -1,5 +1,5 @@
-"""Tokens that lengthen the last line of a streaming reply, or wrap it onto the next, written to
-the terminal by the thread that generates them, without waking the UI.
+"""Tokens that lengthen the last line of a streaming reply, wrap it, or start new lines below it,
+written to the terminal by the thread that generates them, without waking the UI.
 
 At a Pi-class rate (10-20 tokens/s) every token is an update of the screen of its own, and most
 only lengthen the line being written: their cells go after the last character, in the text's
@@ -23,9 +23,9 @@ cell after the text, the style's escape sequences, the cells left before the lin
 widget covers it, and the cursor's place to put back; and, when the line is plain text, how the
 widget wraps it (:class:`Wrapping`) and the blank lines below it that the text may go on to. The
 generation thread writes a batch of printable ASCII there when it fits (:meth:`write`), or, when
-it wraps the line into two, the cells that change on the line and the next line's text. Anything
-else (a newline, a batch that wraps into the room's last line, which needs a layout, or into
-more than two lines, other characters) it hands to the UI as before. The UI takes the text written so far
+it wraps the line or holds newlines, the cells that change on the line and the next lines' text.
+Anything else (a batch that reaches the room's last line, which needs a layout, other
+characters) it hands to the UI as before. The UI takes the text written so far
 (:meth:`take`) whenever it handles a batch and before each frame, so the reply's widgets always
 hold what the screen shows before they draw; and it closes the lane (:meth:`close`) before
 anything that may move the line: each frame, its own drawing of the reply, the end of the reply,
@@ -54,11 +54,12 @@ milliseconds, batches that wrapped."""
 
 
 class Wrapping(NamedTuple):
-    """How the lane may draw a batch that wraps the line (given to :meth:`TypingLane.open`)."""
+    """How the lane may draw a batch that wraps the line or holds newlines (given to
+    :meth:`TypingLane.open`)."""
 
     split: Callable[[str], list[str]]
-    """Wraps a line's text as the widget does, into the text of each screen line (called on the
-    generation thread: it must not touch the UI's state)."""
+    """Wraps a line of source (no newline) as the widget does, into the text of each screen line
+    (called on the generation thread: it must not touch the UI's state)."""
     line: str
     """The text on the line now (printable ASCII, one cell a character), from the widget's first
     column: what :attr:`split` wraps with the batch."""
@@ -179,14 +180,15 @@ class TypingLane:
     def write(self, text: str) -> bool:
         """(Generation thread) Draw ``text`` at the lane's place, when the lane is open and
         ``text`` is printable ASCII (one cell a character) that fits in its room, or, with
-        wrapping, that wraps the line onto the next one (:meth:`_wrapped`), and every batch
-        handed to the UI had been drawn when the lane was opened.
+        wrapping, printable ASCII and newlines that go on to the lines below (:meth:`_wrapped`),
+        and every batch handed to the UI had been drawn when the lane was opened.
 
         Returns:
             True when written (the UI will :meth:`take` it); False when not (nothing was
             written: the caller hands it to the UI).
         """
-        if self._spot is None or not (text.isascii() and text.isprintable()):
+        if self._spot is None or not (text.isascii() and (text.isprintable()
+                                                           or text.replace("\n", "").isprintable())):
             return False  # (read without the lock: a quick no; the lock decides a yes)
         began = time.thread_time()
         with self.lock:
@@ -194,7 +196,7 @@ class TypingLane:
             if spot is None or spot.drawn != self._handed:
                 return False
             drawn: str | None
-            if len(text) <= spot.room:
+            if len(text) <= spot.room and "\n" not in text:
                 drawn = f"\x1b[{spot.y + 1};{spot.x + 1}H{spot.before}{text}{spot.after}"
                 spot.x += len(text)
                 spot.room -= len(text)
@@ -213,22 +215,25 @@ class TypingLane:
         return True
 
     def _wrapped(self, spot: _Spot, text: str) -> str | None:
-        """What draws ``text`` when it wraps the line being written onto the next one, as the
-        widget's wrapping would (:attr:`Wrapping.split`): the cells that change on this line
-        (the batch's start, and blanks where a word that moves down and the cursor were), then
-        the next line's text and ``after`` there; and the spot moved to that line. None (the
-        spot as it was) when the lane cannot: it has no wrapping or no next line, the text does
-        not wrap into exactly two lines, or either does not fit its room."""
+        """What draws ``text`` when it goes on to the next lines (it wraps the line being
+        written, or holds newlines), as the widget's wrapping would put it (each line of source
+        wrapped by :attr:`Wrapping.split`): the cells that change on this line (the batch's
+        start, and blanks where a word that moves down and the cursor were), then each next
+        line's text, and ``after`` on the last; and the spot moved to that line. None (the spot
+        as it was) when the lane cannot: it has no wrapping, the text needs more lines than it
+        has, or a line does not fit its room."""
         wrapping = spot.wrapping
+        if wrapping is None:
+            return None
         row = len(spot.lines) - 1  # (of wrapping.rooms)
-        if wrapping is None or row + 1 >= len(wrapping.rooms):
-            return None
         old = spot.lines[-1]
-        lines = wrapping.split(old + text)
-        if len(lines) != 2 or max(len(lines[0]), len(old) + spot.after_cells) > wrapping.rooms[row] \
-                or len(lines[1]) + spot.after_cells > wrapping.rooms[row + 1]:
+        lines = [line for source in (old + text).split("\n") for line in wrapping.split(source)]
+        rooms = wrapping.rooms[row:row + len(lines)]
+        if len(lines) < 2 or len(rooms) < len(lines) or len(old) + spot.after_cells > rooms[0] \
+                or len(lines[-1]) + spot.after_cells > rooms[-1] \
+                or any(len(line) > room for line, room in zip(lines, rooms, strict=True)):
             return None
-        first, second = lines
+        first = lines[0]
         same = len(os.path.commonprefix([old, first]))
         wiped = len(old) + spot.after_cells - len(first)
         left = wrapping.left
@@ -237,11 +242,14 @@ class TypingLane:
             drawn.append(f"{spot.before}{first[same:]}{wrapping.end}")
         if wiped > 0:
             drawn.append(f"{wrapping.blank[0]}{' ' * wiped}{wrapping.blank[1]}")
-        drawn.append(f"\x1b[{spot.y + 2};{left + 1}H{spot.before}{second}{spot.after}")
+        for down, line in enumerate(lines[1:], 1):  # (blank lines of the room: only the text)
+            if line or down == len(lines) - 1:
+                ending = spot.after if down == len(lines) - 1 else wrapping.end
+                drawn.append(f"\x1b[{spot.y + down + 1};{left + 1}H{spot.before}{line}{ending}")
         spot.lines[-1:] = lines
-        spot.y += 1
-        spot.x = left + len(second)
-        spot.room = wrapping.rooms[row + 1] - len(second) - spot.after_cells
+        spot.y += len(lines) - 1
+        spot.x = left + len(lines[-1])
+        spot.room = rooms[-1] - len(lines[-1]) - spot.after_cells
         self.wraps += 1
         return "".join(drawn)
 

@@ -237,15 +237,7 @@ class StreamTail(Widget):
         before = self._wrapped[index][kept:]  # the lines re-wrapping can change
         was_at = self._cursor_at()[0]
         shown = self._rows_shown(first)
-        pieces = fragment.split("\n")
-        self._sources[-1] += pieces[0]
-        if len(pieces) > 1:
-            self._wrap_last()  # the line is complete
-            self._wrapped.extend(self._wrap(source) for source in pieces[1:-1])
-            self._sources.extend(pieces[1:])
-            self._wrapped.append([])
-            self._kept = self._kept_at = 0
-        self._wrap_last()
+        self._append_source(fragment)
         for old, new in zip(before, self._wrapped[index][kept:], strict=False):
             if old != new:
                 break
@@ -259,6 +251,19 @@ class StreamTail(Widget):
                                                   or draw_now(self, row, end - row))):
             self.refresh(Region(0, row, self.outer_size.width, end - row))  # drawn by the next frame
         return self.full
+
+    def _append_source(self, fragment: str) -> None:
+        """Add ``fragment`` (already in :attr:`text`) to the source lines, and wrap what it
+        changes: the end of the last source line, and the new ones."""
+        pieces = fragment.split("\n")
+        self._sources[-1] += pieces[0]
+        if len(pieces) > 1:
+            self._wrap_last()  # the line is complete
+            self._wrapped.extend(self._wrap(source) for source in pieces[1:-1])
+            self._sources.extend(pieces[1:])
+            self._wrapped.append([])
+            self._kept = self._kept_at = 0
+        self._wrap_last()
 
     def _rows_shown(self, first: int) -> list[str | None]:
         """The screen lines from ``first`` to the cursor's as drawn: each line's characters with
@@ -376,8 +381,9 @@ class StreamTail(Widget):
     def open_lane(self) -> None:
         """Let the generation thread draw the next tokens (tui.typing_lane) as
         :meth:`_append_in_place` would draw them, and, when the last line is plain text, those
-        that wrap it onto the lines of the room below, as :meth:`extend` would (all but the
-        room's last line: the text reaching that one needs a layout, :meth:`grow`), until
+        that wrap it or start new lines, onto the lines of the room below, as :meth:`extend`
+        would (all but the room's last line: the text reaching that one needs a layout,
+        :meth:`grow`), until
         :meth:`close_lane`. Nothing is opened when no token could be drawn in place now
         (:meth:`_start_typing`)."""
         typing = self._typing_now()
@@ -394,8 +400,8 @@ class StreamTail(Widget):
 
     def close_lane(self) -> str:
         """Stop the generation thread drawing (tui.typing_lane), and take what it drew since the
-        last call into the text (as :meth:`_append_in_place` does, or :meth:`extend` for a word
-        that wrapped), telling :attr:`on_typed`.
+        last call into the text (as :meth:`_append_in_place` does, or as :meth:`extend` wraps it
+        when it went on to the next lines), telling :attr:`on_typed`.
 
         Returns:
             The text taken ("" when none).
@@ -413,19 +419,25 @@ class StreamTail(Widget):
             typing.typed += text
             typing.cells += len(text)
             self.text += text
-            self._sources[-1] += text  # (no newline: the lane takes printable text only)
-        else:  # wrapped: as the lane drew it (or drawn by the next frame, when not)
+            self._sources[-1] += text  # (no newline: the lane draws those as new lines, below)
+        else:  # wrapped, or new lines: as the lane drew them (or drawn by the next frame, when not)
             count = self.line_count
             self.text += text
-            self._sources[-1] += text
-            self._wrap_last()
-            lines = self._lines[-1]
-            if not drawn or self.line_count != count + len(drawn) - 1 or len(lines) < len(drawn) \
-                    or tuple(strip.text for strip in lines[-len(drawn):]) != drawn:
+            self._append_source(text)
+            if not drawn or self.line_count != count + len(drawn) - 1 or self._last_rows(len(drawn)) != drawn:
                 self.refresh()
         if self.on_typed is not None:
             self.on_typed(text)
         return text
+
+    def _last_rows(self, count: int) -> tuple[str, ...]:
+        """The characters of the text's last ``count`` screen lines (fewer when it has fewer)."""
+        rows: list[str] = []
+        for lines in reversed(self._lines):
+            rows[:0] = [strip.text for strip in lines[max(0, len(lines) - count + len(rows)):]]
+            if len(rows) >= count:
+                break
+        return tuple(rows)
 
     def _blank_cell_style(self) -> Style | None:
         """A blank cell's style after the text as the rendering draws it (:attr:`_blank_style`,
