@@ -502,7 +502,7 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
                   f"longest gap {t['longest_gap_ms']:.0f} ms (first update {t['first_update_ms']:.0f} ms "
                   f"after the logged first token), UI thread {t['ui_thread_cpu_s']:.2f} CPU s, "
                   f"lane {t['lane_cpu_s'] * 1000:.1f} CPU ms ({t['lane_pct']:.0f} % of batches, "
-                  f"{t['lane_wrap_pct']:.0f} % wrapping a line); "
+                  f"{t['lane_wrap_pct']:.0f} % going on to the next lines); "
                   f"longest gaps {t['worst_gaps']} into the stream", flush=True)
         hearth.close()
         hearth = None
@@ -539,7 +539,7 @@ def run_rate(label: str, model: Path, threads: int, cores: float | None, repeats
         ("UI's share of a core (%)", f"{tui['ui_cpu_s']:.2f} s / {tui['window_s']:.1f} s",
          f"{tui['ui_share_pct']:.1f}", "<= 3"),
         ("  of which the lane's writes (ms)", f"{tui['lane_pct']:.0f} % of batches drawn by it "
-         f"({tui['lane_wrap_pct']:.0f} % wrapping a line)",
+         f"({tui['lane_wrap_pct']:.0f} % going on to the next lines)",
          f"{1000 * tui['lane_cpu_s']:.1f}", "report"),
         ("TUI tokens/s / raw tokens/s (median pair)", f"pairs {min(ratios):.3f} to {max(ratios):.3f}",
          f"{statistics.median(ratios):.3f}", ">= 0.98"),

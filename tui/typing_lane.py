@@ -15,8 +15,9 @@ at 0.978 of its speed while not (median of 6 replies; 0.975 before); at full spe
 holds 6-8 tokens and one in two or three wraps, a third to a half went this way, and that figure
 was 0.988 (median of 8; 0.978 before): work moved from the UI thread, which takes a core from one
 of llama.cpp's threads, to the thread that waits for them anyway. Session 22 let the lane wrap
-the line too (below): at full speed 66-72 % of the batches went this way (28-36 % wrapping a
-line), and the UI's CPU per update fell from 1.61 to 1.21 ms.
+the line and start new ones too (below): at full speed 66-77 % of the batches went this way
+(23-36 % going on to the next lines), and the UI's CPU per update fell from 1.61 to 1.21-1.46
+ms (the frames that lay the chat out as the reply's room fills are most of what is left).
 
 The lane is a place on screen and how to draw there, given by the UI thread (:meth:`open`): the
 cell after the text, the style's escape sequences, the cells left before the line ends or another
@@ -48,9 +49,9 @@ from typing import NamedTuple
 
 LOG = logging.getLogger("hearth.typing_lane")
 LOG_LINE = re.compile(r"typing lane: (\d+) of (\d+) batches drawn by the generation thread, ([\d.]+) ms of its CPU; "
-                      r"(\d+) of them moved a word to the next line")
+                      r"(\d+) of them went on to the next lines")
 """The line :meth:`TypingLane.report` logs: batches the lane drew, the reply's batches, CPU
-milliseconds, batches that wrapped."""
+milliseconds, batches that went on to the next lines (:attr:`TypingLane.wraps`)."""
 
 
 class Wrapping(NamedTuple):
@@ -82,8 +83,9 @@ class Taken(NamedTuple):
     text: str
     """The text written since the last take, in order ("" when none)."""
     lines: tuple[str, ...]
-    """When a batch wrapped: the text of each screen line from the one the lane was opened at
-    to the one it writes now, as drawn (without the cursor); () when none did."""
+    """When a batch went on to the next lines (it wrapped, or held newlines): the text of each
+    screen line from the one the lane was opened at to the one it writes now, as drawn (without
+    the cursor); () when none did."""
 
 
 class _Spot:
@@ -114,7 +116,7 @@ class TypingLane:
         lock: held for every write to the terminal, the driver's and the lane's (re-entrant: a
             direct draw holds it across the driver's write and flush, which take it too).
         batches: batches written by :meth:`write` since the last :meth:`report` (int).
-        wraps: those of them that wrapped the line (int).
+        wraps: those of them that went on to the next lines, wrapping or with newlines (int).
         cpu_s: CPU time of the threads that called :meth:`write` while writing them, seconds
             (``time.thread_time``): what the lane costs generation, for bench/smooth_stream.py.
     """
@@ -126,7 +128,8 @@ class TypingLane:
         self._typed: list[str] = []
         """Text written since the UI last took it (:meth:`take`)."""
         self._lines: tuple[str, ...] = ()
-        """The lines as drawn, when a batch wrapped since the UI last took the text."""
+        """The lines as drawn, when a batch went on to the next lines since the UI last took the
+        text."""
         self.batches = self.wraps = 0
         self.cpu_s = 0.0
         self._handed = 0
@@ -258,6 +261,6 @@ class TypingLane:
         :attr:`cpu_s` and :attr:`wraps` (one line, read by bench/smooth_stream.py:
         :data:`LOG_LINE`), then zero them."""
         LOG.info("typing lane: %d of %d batches drawn by the generation thread, %.3f ms of its CPU; "
-                 "%d of them moved a word to the next line", self.batches, batches, 1000 * self.cpu_s, self.wraps)
+                 "%d of them went on to the next lines", self.batches, batches, 1000 * self.cpu_s, self.wraps)
         self.batches = self.wraps = 0
         self.cpu_s = 0.0
