@@ -71,7 +71,8 @@ class Wrapping(NamedTuple):
     take on it (its width, less any part another widget covers). The lines after the first are
     blank, and the lane may move the text to them."""
     end: str
-    """Ends the text's style (``before`` without the text's cursor after it)."""
+    """Ends the text's style (``after`` of :meth:`TypingLane.open` without the cursor it draws
+    first): written after text on a line the cursor leaves."""
     blank: tuple[str, str]
     """The escape sequences before and after a blank cell of the widget (the cells a word leaves
     when it moves down)."""
