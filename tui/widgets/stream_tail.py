@@ -413,16 +413,15 @@ class StreamTail(Widget):
         text, drawn = lane.take()
         if not text:
             return ""
+        self.text += text
         typing = self._typing
         lines = self._lines[-1]
         if not drawn and typing is not None and lines and lines[-1] is typing.line:
             typing.typed += text
             typing.cells += len(text)
-            self.text += text
             self._sources[-1] += text  # (no newline: the lane draws those as new lines, below)
         else:  # wrapped, or new lines: as the lane drew them (or drawn by the next frame, when not)
             count = self.line_count
-            self.text += text
             self._append_source(text)
             if not drawn or self.line_count != count + len(drawn) - 1 or self._last_rows(len(drawn)) != drawn:
                 self.refresh()
