@@ -71,8 +71,8 @@ class QuietLinuxDriver(LinuxDriver):
         self._output_lost = False
         """The terminal refused a write (it has gone): later output is dropped."""
         self.lane = TypingLane(self._send)
-        """Where the generation thread draws tokens that lengthen the reply's last line
-        (tui.typing_lane); its lock serialises every write to the terminal."""
+        """Where the generation thread draws the reply's plain text itself (tui.typing_lane);
+        its lock serialises every write to the terminal."""
 
     def write(self, data: str) -> None:
         """Write ``data`` to the terminal's buffered stream now, from the calling thread (sent

@@ -74,8 +74,8 @@ class ChatScreen(TerminalScrollScreen):
         ui = self.app.settings.ui
         self._pacer = FramePacer(ui.max_fps, ui.cpu_budget)
         self._lane: TypingLane | None = None
-        """Where the generation thread draws what only lengthens the reply's last line (the
-        terminal's: tui.typing_lane); None when the driver has none (headless, Windows)."""
+        """Where the generation thread draws the reply's plain text itself (the terminal's:
+        tui.typing_lane); None when the driver has none (headless, Windows)."""
         self._draw_tax = DrawTax.from_env()
         """Only under bench/smooth_stream.py: every other phase not drawn (tui.draw_tax)."""
         self._storage_told: set[str] = set()

@@ -262,7 +262,7 @@ class ReplyView(Vertical):
         # the first text replaces the "…" in its line: drawn at once, like the text after it
         full = tail.replace(fragment) if first else tail.extend(fragment)
         if not full:
-            tail.open_lane()  # the next tokens that lengthen the line: drawn by the generation thread
+            tail.open_lane()  # the next tokens, while they fit the room: drawn by the generation thread
             return
         if self._settling:
             return  # the move under way lays the tail out
