@@ -33,13 +33,13 @@ class ChatApp(App[None]):
         return Chat(id="_default")
 
 
-@pytest.mark.parametrize(("regions", "fewer"), [
-    ([Region(0, 17, 80, 4)], True),                         # the lines a layout brings in at the bottom
-    ([Region(0, 3, 80, 2), Region(0, 12, 80, 5)], True),    # a block that settled, and the tail
-    ([Region(79, 0, 1, 21), Region(0, 21, 80, 1)], False),  # the scrollbar's column (every line)
-    ([Region(5, 8, 10, 3)], True),                          # part of some lines
+@pytest.mark.parametrize("regions", [
+    [Region(0, 17, 80, 4)],                         # the lines a layout brings in at the bottom
+    [Region(0, 3, 80, 2), Region(0, 12, 80, 5)],    # a block that settled, and the tail
+    [Region(79, 0, 1, 21), Region(0, 21, 80, 1)],   # the scrollbar's column (every line)
+    [Region(5, 8, 10, 3)],                          # part of some lines
 ])
-async def test_a_partial_frame_is_what_textuals_compositor_writes(regions: list[Region], fewer: bool) -> None:
+async def test_a_partial_frame_is_what_textuals_compositor_writes(regions: list[Region]) -> None:
     app = ChatApp()
     async with app.run_test(size=(80, 24)) as pilot:
         conversation = app.screen.query_one(Conversation)
@@ -53,11 +53,11 @@ async def test_a_partial_frame_is_what_textuals_compositor_writes(regions: list[
         for name, get_renders in (("rows", RowCompositor._get_renders), ("textual", Compositor._get_renders)):
             compositor._dirty_regions.clear()
             compositor._dirty_regions.update(regions)
-            calls: list[Widget] = []
+            calls: list[tuple[Widget, int]] = []
             original = Widget.render_lines
 
             def counted(widget: Widget, crop: Region, original=original, calls=calls) -> list:
-                calls.append(widget)
+                calls.append((widget, crop.height))
                 return original(widget, crop)
 
             Widget.render_lines = counted  # type: ignore[method-assign]
@@ -68,8 +68,13 @@ async def test_a_partial_frame_is_what_textuals_compositor_writes(regions: list[
                 Widget.render_lines = original  # type: ignore[method-assign]
                 del compositor._get_renders
             assert update is not None
-            rendered[name] = (update.render_segments(app.console), len(calls))
+            rendered[name] = (update.render_segments(app.console), calls)
         assert rendered["rows"][0] == rendered["textual"][0]
-        # only the widgets on those lines were rendered (Textual renders every widget whose clip
-        # meets them: every widget on screen in the conversation)
-        assert (rendered["rows"][1] < rendered["textual"][1]) == fewer, rendered
+        # only the widgets on those lines were rendered, and only where no widget in front covers
+        # them (Textual renders every widget whose clip meets them, whole: every widget on screen
+        # in the conversation, and the screen behind them all)
+        textual_lines = sum(height for _, height in rendered["textual"][1])
+        row_lines = sum(height for _, height in rendered["rows"][1])
+        assert row_lines < textual_lines, rendered
+        assert app.screen in {widget for widget, _ in rendered["textual"][1]}
+        assert app.screen not in {widget for widget, _ in rendered["rows"][1]}, rendered["rows"][1]
