@@ -6,11 +6,16 @@ terminal or the interpreter's exit matters."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import stat
+import struct
 import subprocess
 import sys
+import termios
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -201,6 +206,49 @@ def test_no_color_draws_the_chat_without_colour(lab, tmp_path: Path) -> None:
         term.close()
     for colour in (b"[38;2;", b"[48;2;", b"[38;5;", b"[48;5;"):  # truecolor and 256-colour SGR
         assert colour not in written, colour
+
+
+def test_a_terminal_that_goes_away_without_a_hangup_ends_the_chat_and_keeps_it(gguf_path: Path, tmp_path: Path) -> None:
+    """The terminal's far end closes mid-reply and no SIGHUP comes (hearth does not have the pty
+    as its controlling terminal: a harness like this one, or a program that drops it): hearth
+    exits, saving the chat, instead of reading an ended input forever (it spun a core until
+    killed)."""
+    from engine.chat.history import HistoryStore
+
+    env = {**os.environ, "TERM": "xterm-256color",
+           **{k: str(tmp_path / k.lower()) for k in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME",
+                                                      "XDG_CONFIG_HOME")}}
+    master, slave = os.openpty()  # (read here, not by a thread: a read under way keeps it open)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    hearth = subprocess.Popen([*HEARTH, "--model", str(gguf_path), "--threads", "2", "--n-ctx", "1024",
+                               "--max-tokens", "900", "--temperature", "0"],
+                              stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO, start_new_session=True)
+    os.close(slave)
+    shown = b""
+
+    def read_until(needle: bytes, timeout: float) -> None:
+        nonlocal shown
+        deadline = time.monotonic() + timeout
+        while needle not in shown:
+            assert time.monotonic() < deadline, shown[-2000:]
+            if select.select([master], [], [], 0.1)[0]:
+                shown += os.read(master, 65536)
+
+    try:
+        read_until(b"sk anything", 60)
+        os.write(master, b"Tell me a long story about a lighthouse keeper.\r")
+        read_until(b"TTFT", 60)  # the first tokens' figures: the reply is streaming
+        os.close(master)  # the far end goes away: hearth's reads of the pty end (EOF or EIO)
+        code = hearth.wait(30)
+    finally:
+        if hearth.poll() is None:
+            hearth.kill()
+    assert code == 0
+    store = HistoryStore(tmp_path / "xdg_data_home" / "hearth" / "history.sqlite3")
+    [chat] = store.list_chats()
+    user, reply = store.messages(chat.id)
+    assert user.content.startswith("Tell me a long story") and reply.role == "assistant"
+    assert reply.content.strip() and reply.status == "stopped", reply
 
 
 def test_an_endpoint_chat_is_stored_with_the_model_the_server_names(tmp_path: Path) -> None:

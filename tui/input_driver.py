@@ -134,25 +134,43 @@ class QuietLinuxDriver(LinuxDriver):
         parser = XTermParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
 
-        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
+        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> bool:
+            """Read what is ready; False when the terminal's input has ended."""
             for key, _mask in ready:
                 if key.fd == self._wake_read:
                     os.read(self._wake_read, 64)
                     continue
-                text = decode(os.read(self.fileno, 1024 * 4), final=final)
-                if not text:
-                    break  # stdin is a pipe that closed
-                for event in parser.feed(text):
+                try:
+                    data = os.read(self.fileno, 1024 * 4)
+                except OSError:  # (EIO: the terminal hung up)
+                    data = b""
+                if not data:
+                    return False
+                for event in parser.feed(decode(data, final=final)):
                     self.process_message(event)
             for event in parser.tick():
                 self.process_message(event)
+            return True
 
         try:
             while not self.exit_event.is_set():
                 due = parser._timeout_time  # set while the parser holds part of a sequence
                 wait = None if due is None else min(PARSER_TICK_S, max(0.0, due - get_time()))
-                process(selector.select(wait))
+                if not process(selector.select(wait)):
+                    self._input_ended()
+                    return
             selector.unregister(self.fileno)
             process(selector.select(PARSER_TICK_S), final=True)
         finally:
             selector.close()
+
+    def _input_ended(self) -> None:
+        """(Input thread) The terminal's input ended: it went away with no hang-up signal (its
+        far end closed while it is not hearth's controlling terminal), or stdin was a file or
+        pipe that ran out. Every read from then on returns at once, and reading on spun a core
+        until someone killed hearth. Exit as on a hang-up (tui.app's SIGHUP handler), so the
+        chat is saved as on a normal exit."""
+        try:
+            self._loop.call_soon_threadsafe(self._app.exit)
+        except RuntimeError:  # (the app's loop has closed: it is exiting already)
+            pass
