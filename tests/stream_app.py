@@ -60,6 +60,12 @@ class StreamScreen(TerminalScrollScreen):
     def before_frame(self) -> None:  # (as the chat screen's)
         self.app.reply.close_lane()
 
+    def after_frame(self) -> None:  # (as the chat screen's)
+        lane = self.app._driver.lane
+        was_open = lane.is_open
+        self.app.reply.reopen_lane()
+        self.app.drawn["reopened"] += lane.is_open and not was_open
+
     def _scroll_terminal(self) -> str:
         sequence = super()._scroll_terminal()
         self.app.drawn["scrolls"] += bool(sequence)
@@ -83,7 +89,7 @@ class StreamApp(App[None]):
         self.since_pause = 0
         self.timer: Timer | None = None
         self.drawn = {"done": False, "scrolls": 0, "lines": 0, "cells": 0, "spans": 0, "aimed_under_toast": 0, "over_toast": 0, "status": 0, "lane": 0,
-                      "lane_wraps": 0, "miswrapped": 0}
+                      "lane_wraps": 0, "miswrapped": 0, "reopened": 0}
         self.words = list(TOKENS)
 
     def get_default_screen(self) -> StreamScreen:

@@ -242,6 +242,8 @@ def test_directly_drawn_reply_equals_a_full_repaint(term: Tmux, tmp_path: Path, 
     assert drawn["spans"] + drawn["lane_wraps"] > (40 if toast else 60), drawn
     if threaded:
         assert drawn["lane_wraps"] > 10, drawn
+        # after the frames that grew the reply, the lane was open again before the next word
+        assert drawn["reopened"] > 5, drawn
     # the layouts that grew the reply had the terminal move the conversation's lines up
     assert drawn["scrolls"] > 5, drawn
     # the status bar: only its changed cells, nearly every word the UI drew

@@ -297,6 +297,10 @@ class ChatScreen(TerminalScrollScreen):
         if self._reply is not None:
             self._reply.close_lane()
 
+    def after_frame(self) -> None:
+        if self._reply is not None:
+            self._reply.reopen_lane()
+
     def _chunk_arrived(self, text: str, stats: TokenEvent | None, batches: int = 1, number: int = 0) -> None:
         """A batch of reply text (all tokens since the previous batch) and the reply's figures so
         far, on the UI thread. A plain callback on the event loop rather than a Textual message:

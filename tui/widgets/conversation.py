@@ -272,6 +272,15 @@ class ReplyView(Vertical):
         else:
             tail.grow()
 
+    def reopen_lane(self) -> None:
+        """(After a frame) Let the generation thread draw the next tokens again when the tail
+        still has room on screen: a frame closes the lane, and until now only the next batch's
+        drawing by the UI opened it again, so each layout of the growing reply also cost the UI
+        a batch (about 12 a 600-token reply at full speed here)."""
+        tail = self._tail
+        if tail is not None and self.text and not self._settling and not self._lock.locked():
+            tail.reopen_lane()
+
     def _typed(self, text: str) -> None:
         """Text the generation thread drew (tui.typing_lane), as the tail takes it."""
         self.text += text
@@ -298,6 +307,7 @@ class ReplyView(Vertical):
             self._settled += cut
             with self.app.batch_update():
                 await self.markdown.append(unsettled[:cut])
+                tail.close_lane()  # (text the generation thread drew meanwhile joins self.text first)
                 tail.reset(self.text[self._settled:], reserve=True)
 
     async def finish(self, text: str, status: str, note: str = "") -> None:

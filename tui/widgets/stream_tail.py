@@ -398,6 +398,15 @@ class StreamTail(Widget):
         open_lane(self, typing.row, typing.cells, self._width - typing.cells - _CURSOR_CELLS,
                   before, f"{CURSOR}{after}", _CURSOR_CELLS, wrapping)
 
+    def reopen_lane(self) -> None:
+        """:meth:`open_lane` when the text has not reached the room's last line and the widget
+        is laid out at its height (not waiting for the layout :meth:`grow` asked for). (Its
+        size as the last layout gave it: ``size`` would look the widget up in the screen's map,
+        and rebuild that map when a refresh since has invalidated it, which the next layout then
+        takes for a change it cannot let the terminal move: tui.widgets.terminal_scroll.)"""
+        if not self.full and self.outer_size.height == self._height:
+            self.open_lane()
+
     def close_lane(self) -> str:
         """Stop the generation thread drawing (tui.typing_lane), and take what it drew since the
         last call into the text (as :meth:`_append_in_place` does, or as :meth:`extend` wraps it

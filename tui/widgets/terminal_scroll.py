@@ -74,6 +74,10 @@ class TerminalScrollScreen(Screen[Any]):
         (a subclass makes its widgets ready to draw: the chat screen takes the text the
         generation thread drew, tui.typing_lane)."""
 
+    def after_frame(self) -> None:
+        """Called after each paint of this screen (a subclass may let the generation thread
+        draw again: the chat screen opens the reply's typing lane)."""
+
     def _refresh_layout(self, size: Any = None, scroll: bool = False) -> None:
         self.before_frame()
         self._layouts_since_paint += 1
@@ -103,6 +107,7 @@ class TerminalScrollScreen(Screen[Any]):
         bar = container._vertical_scrollbar if container is not None else None
         self._bar_drawn = _bar_cells(bar) if self._painted is not None and bar is not None \
             and bar.display and not bar._repaint_required and not bar._repaint_regions else None
+        self.after_frame()
 
     def _can_write(self) -> bool:
         app = self.app
