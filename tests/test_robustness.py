@@ -174,7 +174,17 @@ def test_term_dumb_is_a_clear_refusal_with_a_pointer() -> None:
     done = subprocess.run(["script", "-qec", " ".join(HEARTH), "/dev/null"], capture_output=True, timeout=60,
                           cwd=REPO, env={**os.environ, "TERM": "dumb"})
     out = done.stdout.decode()
-    assert "needs a full terminal" in out and "hearth ask" in out and "Traceback" not in out
+    assert "needs a full terminal (TERM is dumb)" in out and "hearth ask" in out and "Traceback" not in out
+
+
+def test_a_chat_whose_input_is_not_a_terminal_is_a_clear_refusal() -> None:
+    """stdin a file (a terminal for output): one line, not a chat that ends at once (its input
+    has ended) or that waits for keys that cannot come."""
+    done = subprocess.run(["script", "-qec", " ".join(HEARTH) + " < /dev/null", "/dev/null"], capture_output=True,
+                          timeout=60, cwd=REPO, env={**os.environ, "TERM": "xterm-256color"})
+    out = done.stdout.decode().strip()
+    assert "needs a full terminal (stdin is not a terminal)" in out and "hearth ask" in out, out
+    assert "Traceback" not in out and len(out.splitlines()) == 1, out
 
 
 def test_kv_state_files_are_owner_only(backend, tmp_path: Path) -> None:

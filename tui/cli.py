@@ -330,10 +330,12 @@ def run_tui(settings: Settings, endpoint: str | None = None) -> int:
     backend = make_backend(settings, endpoint)
     if backend is not None and backend.model_path is not None and settings.model.path:
         check_gguf_file(backend.model_path)  # a missing or non-GGUF file: one line, no TUI
-    if os.environ.get("TERM", "") in ("dumb", "unknown") or not sys.stdout.isatty():
-        raise ConfigError("the chat needs a full terminal (TERM is "
-                          f"{os.environ.get('TERM') or 'unset'} or stdout is not a terminal); "
-                          "for plain text use: hearth ask \"QUESTION\"")
+    # (stdin too: the chat reads keys from it, and input that ends, as a file or pipe does, ends the chat)
+    streams = [name for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)) if not stream.isatty()]
+    if os.environ.get("TERM", "") in ("dumb", "unknown") or streams:
+        why = f"{' and '.join(streams)} {'is' if len(streams) == 1 else 'are'} not a terminal" if streams \
+            else f"TERM is {os.environ.get('TERM')}"
+        raise ConfigError(f"the chat needs a full terminal ({why}); for plain text use: hearth ask \"QUESTION\"")
     app = HearthApp(settings, backend, HistoryStore(paths.history_db_path()), str(paths.models_dir()))
     # The reply worker re-takes the GIL after each of the dozens of ctypes calls llama-cpp-python
     # makes per token; while the UI thread draws, each re-take waited up to the default 5 ms switch
