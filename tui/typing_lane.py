@@ -18,6 +18,8 @@ of llama.cpp's threads, to the thread that waits for them anyway. Session 22 let
 the line and start new ones too (below): at full speed 66-77 % of the batches went this way
 (23-36 % going on to the next lines), and the UI's CPU per update fell from 1.61 to 1.21-1.46
 ms (the frames that lay the chat out as the reply's room fills are most of what is left).
+Session 23 opened the lane again after each frame (tui.widgets.terminal_scroll's
+``after_frame``), where before only the UI's drawing of the next batch did: 83-91 % at full speed.
 
 The lane is a place on screen and how to draw there, given by the UI thread (:meth:`open`): the
 cell after the text, the style's escape sequences, the cells left before the line ends or another
@@ -30,7 +32,8 @@ characters) it hands to the UI as before. The UI takes the text written so far
 (:meth:`take`) whenever it handles a batch and before each frame, so the reply's widgets always
 hold what the screen shows before they draw; and it closes the lane (:meth:`close`) before
 anything that may move the line: each frame, its own drawing of the reply, the end of the reply,
-leaving the terminal. One lock serialises every write to the terminal (the driver's and the
+leaving the terminal; it opens it again after its drawing of a batch and after each frame, while
+the reply has room left on screen. One lock serialises every write to the terminal (the driver's and the
 lane's), so a batch never lands inside another write's escape sequences.
 
 Text reaching the lane is already inert (engine.sanitize); :meth:`write` takes printable ASCII
