@@ -92,8 +92,14 @@ def _hearth_pid(term: Tmux) -> int:
 
 
 def _wait_exit(pid: int, seconds: float) -> None:
+    """Wait until process ``pid`` has exited (gone, or a zombie), at most ``seconds``."""
     deadline = time.monotonic() + seconds
-    while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+    while True:
+        try:
+            if "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+                return
+        except FileNotFoundError:  # (gone, also between a check that it exists and the read)
+            return
         assert time.monotonic() < deadline, "hearth did not exit"
         time.sleep(0.05)
 
