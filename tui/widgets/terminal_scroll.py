@@ -204,13 +204,9 @@ class TerminalScrollScreen(Screen[Any]):
                  or not 0 <= y - top + shift < len(before) or before[y - top + shift] != after[y - top]]
         console = self.app.console
         drawn = []
-        while stale:  # (a run of lines rendered at once: each call costs as much as a few lines)
-            run = 1
-            while run < len(stale) and stale[run] == stale[0] + run:
-                run += 1
-            lines = bar.render_lines(Region(0, stale[0] - top, geometry.region.width, run))
-            drawn += [f"{move_to(shown.x, y)}{line.render(console)}" for y, line in enumerate(lines, stale[0])]
-            del stale[:run]
+        for first, count in _runs(stale):
+            lines = bar.render_lines(Region(0, first - top, geometry.region.width, count))
+            drawn += [f"{move_to(shown.x, y)}{line.render(console)}" for y, line in enumerate(lines, first)]
         return "".join(drawn)
 
 
@@ -257,8 +253,7 @@ class RowCompositor(Compositor):
             yield from super()._get_renders(crop)
             return
         lines = Region(0, crop.y, self.size.width, crop.height)
-        in_front: dict[int, list[tuple[int, int]]] = {}
-        """For each line, the spans of cells (start, end) the widgets rendered so far cover."""
+        in_front: dict[int, list[tuple[int, int]]] = {}  # each line's cells covered so far: (start, end)
         for widget, (region, clip) in self.visible_widgets.items():  # (front to back)
             shown = region.intersection(clip).intersection(lines)
             if not shown:
@@ -270,13 +265,21 @@ class RowCompositor(Compositor):
                 if not any(start <= x and right <= end for start, end in spans):
                     seen.append(y)
                 _cover(spans, x, right)
-            while seen:  # (a run of lines at once: each call costs as much as a few lines)
-                run = 1
-                while run < len(seen) and seen[run] == seen[0] + run:
-                    run += 1
-                part = Region(x, seen[0], shown.width, run)
+            for first, count in _runs(seen):
+                part = Region(x, first, shown.width, count)
                 yield region, part, widget.render_lines(part.translate(-region.offset))
-                del seen[:run]
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Ascending ``rows`` as runs of consecutive ones, (first, count) each: rendered a run at
+    once (a call to a widget's ``render_lines`` costs as much as a few of its lines)."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and runs[-1][0] + runs[-1][1] == row:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((row, 1))
+    return runs
 
 
 def _cover(spans: list[tuple[int, int]], start: int, end: int) -> None:
