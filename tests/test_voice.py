@@ -210,7 +210,7 @@ def test_reply_is_spoken_sentence_by_sentence_while_it_streams(backend, tmp_path
             speaker.say(sentence)
         if (tmp_path / "001.wav").exists() and event.finish_reason is None:
             first_audio_during_reply = True
-        time.sleep(0.01)  # a reader's pace; the speaker works alongside
+        time.sleep(0.05)  # tokens at a Pi-class 20 a second (the first sentence ends near token 13 of 59); the speaker works alongside
     for sentence in splitter.flush():
         speaker.say(sentence)
     assert speaker.idle.wait(60)
