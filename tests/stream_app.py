@@ -147,7 +147,10 @@ class StreamApp(App[None]):
         self.reply.close_lane()
         self.drawn["lane_wraps"] = self._driver.lane.wraps
         self.drawn["text_so_far"] = self.reply.text == "".join(TOKENS[:len(TOKENS) - len(self.words)])
-        self.count_file.write_text(json.dumps(self.drawn))
+        # written whole, then renamed: the test polls for the file and must never read it half-written
+        partial = self.count_file.with_suffix(".partial")
+        partial.write_text(json.dumps(self.drawn))
+        partial.replace(self.count_file)
 
     def action_repaint(self) -> None:
         self.screen.refresh()
