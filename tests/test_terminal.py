@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -169,6 +170,55 @@ def test_input_thread_sleeps_while_idle_and_escape_and_quit_still_work(term: Tmu
     while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
         assert time.monotonic() < deadline, "hearth did not exit after ctrl+q"
         time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    """Process ``pid``'s state letter (proc(5): R, S, T stopped, Z ...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _until(check, seconds: float, what: str) -> None:  # noqa: ANN001 - a callable returning a bool
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.model
+def test_stopped_and_continued_or_suspended_and_resumed_it_chats_on(term: Tmux, gguf_path: Path) -> None:
+    """SIGSTOP then SIGCONT (``kill -STOP``, a debugger, cpulimit's throttling) leaves hearth as
+    it was: Textual's driver started application mode again on every SIGCONT, another input
+    thread each time (tui.input_driver). A suspend (SIGTSTP) gives the terminal back, and SIGCONT
+    (``fg``) takes it again with the screen as it was and the chat going on: it ended in a
+    traceback, the input thread's wake pipe closed by the suspend."""
+    term.start(hearth("--model", str(gguf_path), "--temperature", "0", "--max-tokens", "40"))
+    term.wait_for("Ask anything")
+    pid = _hearth_pid(term)
+    term.type("Say hello in three words.")
+    term.key("Enter")
+    term.wait_for("tok/s")
+    threads = len(os.listdir(f"/proc/{pid}/task"))
+    for _ in range(3):
+        os.kill(pid, signal.SIGSTOP)
+        _until(lambda: _state(pid) == "T", 10, "not stopped")
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.3)
+    assert len(os.listdir(f"/proc/{pid}/task")) == threads  # (was 2 more after each)
+    shown = term.screen()
+    os.kill(pid, signal.SIGTSTP)
+    _until(lambda: _state(pid) == "T", 10, "not suspended")
+    _until(lambda: "Ask anything" not in term.screen(), 10, "the terminal was not given back")
+    os.kill(pid, signal.SIGCONT)
+    _until(lambda: term.screen() == shown, 10, f"not the same screen after resuming:\n{term.screen()}")
+    term.type("Now say goodbye.")
+    term.key("Enter")
+    term.wait_for("Now say goodbye.")
+    log = Path(term.env["XDG_STATE_HOME"]) / "hearth" / "log" / "hearth.log"
+    _until(lambda: log.read_text().count("reply stop") + log.read_text().count("reply length") == 2, 60,
+           "the second reply did not end")
+    assert "Traceback" not in term.screen() and "Traceback" not in log.read_text()
+    term.key("C-q")
+    _wait_exit(pid, 20)
 
 
 def test_escape_sequences_in_model_output_stay_inert(term: Tmux) -> None:

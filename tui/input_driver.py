@@ -73,6 +73,8 @@ class QuietLinuxDriver(LinuxDriver):
         self.lane = TypingLane(self._send)
         """Where the generation thread draws the reply's plain text itself (tui.typing_lane);
         its lock serialises every write to the terminal."""
+        self._suspended_on_signal = False
+        """SIGTSTP took the terminal back (Textual's handler), and SIGCONT is to give it again."""
 
     def write(self, data: str) -> None:
         """Write ``data`` to the terminal's buffered stream now, from the calling thread (sent
@@ -111,11 +113,35 @@ class QuietLinuxDriver(LinuxDriver):
             return False
         return True
 
+    def _sigtstp_application(self, *args: Any) -> None:
+        # (Textual's handler gives the terminal back before stopping only when it may restart)
+        self._suspended_on_signal = self._auto_restart
+        super()._sigtstp_application(*args)
+
+    def _sigcont_application(self, *args: Any) -> None:
+        """Resume after a suspend (SIGTSTP, then ``fg``), and only then. Textual's handler
+        starts application mode again on every SIGCONT; one that follows a SIGSTOP (``kill
+        -STOP``, a debugger, or cpulimit, which throttles a process by stopping and continuing
+        it many times a second) then started another input thread and writer thread beside the
+        running ones, two input threads reading the same keys (a running hearth had 11 threads
+        after three such signals, 5 before)."""
+        if self._suspended_on_signal:
+            self._suspended_on_signal = False
+            super()._sigcont_application(*args)
+
     def stop_application_mode(self) -> None:
         """Close the lane first (no token is drawn after the terminal is given back), then
         Textual's (leaving, or suspending)."""
         self.lane.close()
         super().stop_application_mode()
+
+    def suspend_application_mode(self) -> None:
+        """Give the terminal back until :meth:`resume_application_mode` (SIGTSTP, or
+        ``App.suspend``). Textual's also calls :meth:`close`, which closes the input thread's wake
+        pipe for good: the thread that resuming starts then failed on it at once (a traceback on
+        ``fg`` after ``kill -TSTP``)."""
+        self.stop_application_mode()
+        super().close()  # (Textual's close: its writer thread, which resuming starts anew)
 
     def close(self) -> None:
         super().close()
