@@ -23,9 +23,9 @@ from engine.config import use_preset, with_overrides
 from engine.errors import BackendError, ConfigError, ContextOverflowError, HearthError, ModelLoadError
 from tui import messages as events
 from tui.collector import hold_for_streaming, release_after_streaming
-from tui.draw_tax import DrawTax
 from tui.frame_pacer import FramePacer
 from tui.screens.chats import ChatsScreen, Opened
+from tui.token_times import TokenTimes
 from tui.typing_lane import TypingLane
 from tui.widgets.conversation import CodeBlock, Conversation, ReplyView, UserMessage, warm_up_markdown
 from tui.widgets.key_footer import KeyFooter
@@ -76,8 +76,8 @@ class ChatScreen(TerminalScrollScreen):
         self._lane: TypingLane | None = None
         """Where the generation thread draws the reply's plain text itself (the terminal's:
         tui.typing_lane); None when the driver has none (headless, Windows)."""
-        self._draw_tax = DrawTax.from_env()
-        """Only under bench/smooth_stream.py: every other phase not drawn (tui.draw_tax)."""
+        self._token_times = TokenTimes.from_env()
+        """Only under bench/smooth_stream.py: each token's time, written down (tui.token_times)."""
         self._storage_told: set[str] = set()
         self._trimmed = 0
         """Messages the context window has dropped, to tell when the reply ends (0: nothing)."""
@@ -232,7 +232,7 @@ class ChatScreen(TerminalScrollScreen):
         batches = 0
         token_gap = 0.0  # seconds between tokens, a moving average (weight of the newest: 0.3)
         stats: TokenEvent | None = None
-        tax = self._draw_tax
+        times = self._token_times
         try:
             for event in self.app.session.send(prompt, params, cancel):
                 if isinstance(event, TokenEvent):
@@ -245,11 +245,8 @@ class ChatScreen(TerminalScrollScreen):
                     if last_token:
                         token_gap += 0.3 * (now - last_token - token_gap)
                     last_token = now
-                    if tax is not None:
-                        if event.finish_reason is None:  # (a token, not the reply's last event)
-                            tax.token(now)
-                        if not tax.drawing(now):
-                            pending.clear()  # (shown when the reply ends)
+                    if times is not None and event.finish_reason is None:  # (a token, not the last event)
+                        times.token(now)
                     if pending and pacer.due(now - last_post, token_gap):
                         text = "".join(pending)
                         pending.clear()
@@ -270,8 +267,6 @@ class ChatScreen(TerminalScrollScreen):
                         lane.report(batches)
                     if speak is not None:
                         speak(None)  # the last sentence
-                    if tax is not None:
-                        tax.report()
                     self.post_message(events.ReplyFinished(event.text, event.status, stats,
                                                            storage_error=event.storage_error))
         except (ContextOverflowError, ModelLoadError) as error:  # nothing was sent or saved
@@ -283,6 +278,9 @@ class ChatScreen(TerminalScrollScreen):
             if pending:  # show what arrived before the failure; the reply keeps it
                 self._hand_to_ui("".join(pending), None)
             self.post_message(events.ReplyFinished("", "error", stats, error))
+        finally:
+            if times is not None:  # (a line for every reply, whichever way it ended)
+                times.report()
 
     def _hand_to_ui(self, text: str, stats: TokenEvent | None, batches: int = 1) -> None:
         """(On the generation thread.) Have :meth:`_chunk_arrived` called on the UI thread."""
